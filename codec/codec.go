@@ -1,0 +1,359 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// PeerID is a peer's 1-based position in the hostsfile.
+type PeerID uint32
+
+// ViewID numbers the views of the group; it only grows.
+type ViewID uint64
+
+// RequestID names one REQ or NEWLEADER round. The high 32 bits are the id of the
+// leader that started it and the low 32 bits a counter of that leader, so two
+// leaders never issue the same id; receivers also match the view id.
+type RequestID uint64
+
+// NewRequestID composes a request id from the issuing leader and its counter.
+func NewRequestID(leader PeerID, seq uint32) RequestID {
+	return RequestID(uint64(leader)<<32 | uint64(seq))
+}
+
+// Leader is the peer that issued the request.
+func (r RequestID) Leader() PeerID { return PeerID(r >> 32) }
+
+// Seq is the issuing leader's counter.
+func (r RequestID) Seq() uint32 { return uint32(r) }
+
+func (r RequestID) String() string {
+	return strconv.FormatUint(uint64(r.Leader()), 10) + "." + strconv.FormatUint(uint64(r.Seq()), 10)
+}
+
+// Type is the message type: the first byte of every encoded message.
+// The numbers are protocol: append only, never renumber.
+type Type uint8
+
+const (
+	TypeJoin         Type = 1 // a peer asks to be added
+	TypeReq          Type = 2 // phase one of a view change: save this operation
+	TypeOK           Type = 3 // a member saved the operation
+	TypeNewView      Type = 4 // phase two: install this view
+	TypeNewLeader    Type = 5 // a new leader asks for pending operations
+	TypePendingReply Type = 6 // a member's answer to NEWLEADER
+	TypeHeartbeat    Type = 7 // UDP liveness beacon
+)
+
+var typeNames = map[Type]string{
+	TypeJoin:         "JOIN",
+	TypeReq:          "REQ",
+	TypeOK:           "OK",
+	TypeNewView:      "NEWVIEW",
+	TypeNewLeader:    "NEWLEADER",
+	TypePendingReply: "PENDING_REPLY",
+	TypeHeartbeat:    "HEARTBEAT",
+}
+
+func (t Type) String() string {
+	if s, ok := typeNames[t]; ok {
+		return s
+	}
+	return "TYPE(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Op is an operation type. The numbers are protocol: append only.
+type Op uint8
+
+const (
+	OpAdd     Op = 1 // add the peers
+	OpDel     Op = 2 // delete the peers
+	OpPending Op = 3 // NEWLEADER: report your pending operation
+	OpNothing Op = 4 // PENDING_REPLY: nothing is pending
+)
+
+var opNames = map[Op]string{OpAdd: "ADD", OpDel: "DEL", OpPending: "PENDING", OpNothing: "NOTHING"}
+
+func (o Op) String() string {
+	if s, ok := opNames[o]; ok {
+		return s
+	}
+	return "OP(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Limits checked when decoding, before anything trusts a message.
+const (
+	// MaxMembers bounds every member or peer list.
+	MaxMembers = 4096
+)
+
+var (
+	// ErrUnknownType is returned for a type byte this version does not know.
+	ErrUnknownType = errors.New("codec: unknown message type")
+	// ErrMalformed is returned for a body that does not decode or breaks a rule.
+	ErrMalformed = errors.New("codec: malformed message")
+)
+
+// Message is one of the message structs below.
+type Message interface {
+	Type() Type
+	// Sender is the peer that sent this message (not necessarily its subject).
+	Sender() PeerID
+	validate() error
+}
+
+// Join asks the leader to add Joiner. From is the sender: the joiner itself, or
+// a member passing the JOIN on to its leader.
+type Join struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     PeerID
+	Joiner   PeerID
+}
+
+// Req is phase one of a view change: every member saves {RequestID, ViewID, Op,
+// Peers} as its pending operation and answers OK. Peers has one element in the
+// course's protocol; a leader may batch several joins or deletes in one REQ.
+type Req struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	From      PeerID
+	RequestID RequestID
+	ViewID    ViewID
+	Op        Op
+	Peers     []PeerID
+}
+
+// OK answers a Req with its request id and view id.
+type OK struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	From      PeerID
+	RequestID RequestID
+	ViewID    ViewID
+}
+
+// NewView tells a member to install a view. Leader is the view's leader; it is
+// normally From, except when a new leader re-sends its predecessor's last view.
+type NewView struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     PeerID
+	ViewID   ViewID
+	Leader   PeerID
+	Members  []PeerID
+}
+
+// NewLeader is sent by a peer taking over from a failed leader; Op is OpPending.
+type NewLeader struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	From      PeerID
+	RequestID RequestID
+	ViewID    ViewID
+	Op        Op
+}
+
+// PendingReply answers NewLeader: the member's installed view and its pending
+// operation for that view (Op is OpAdd or OpDel with PendingRequest and Peers,
+// or OpNothing).
+type PendingReply struct {
+	_msgpack       struct{} `msgpack:",as_array"`
+	From           PeerID
+	RequestID      RequestID // the NewLeader's request id
+	ViewID         ViewID    // the member's installed view
+	Leader         PeerID    // that view's leader
+	Members        []PeerID  // that view's members
+	Op             Op
+	PendingRequest RequestID // the REQ that created the pending operation
+	PendingView    ViewID    // the view the pending operation was proposed in
+	Peers          []PeerID
+}
+
+// Heartbeat is the UDP liveness beacon: sender, its installed view and a counter
+// that grows with every beacon the sender sends.
+type Heartbeat struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     PeerID
+	ViewID   ViewID
+	Seq      uint64
+}
+
+func (*Join) Type() Type         { return TypeJoin }
+func (*Req) Type() Type          { return TypeReq }
+func (*OK) Type() Type           { return TypeOK }
+func (*NewView) Type() Type      { return TypeNewView }
+func (*NewLeader) Type() Type    { return TypeNewLeader }
+func (*PendingReply) Type() Type { return TypePendingReply }
+func (*Heartbeat) Type() Type    { return TypeHeartbeat }
+
+func (m *Join) Sender() PeerID         { return m.From }
+func (m *Req) Sender() PeerID          { return m.From }
+func (m *OK) Sender() PeerID           { return m.From }
+func (m *NewView) Sender() PeerID      { return m.From }
+func (m *NewLeader) Sender() PeerID    { return m.From }
+func (m *PendingReply) Sender() PeerID { return m.From }
+func (m *Heartbeat) Sender() PeerID    { return m.From }
+
+func (m *Join) validate() error {
+	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner))
+}
+
+func (m *Req) validate() error {
+	if m.Op != OpAdd && m.Op != OpDel {
+		return fmt.Errorf("req op %v", m.Op)
+	}
+	return firstErr(checkPeer("from", m.From), checkSet("peers", m.Peers, 1))
+}
+
+func (m *OK) validate() error { return checkPeer("from", m.From) }
+
+func (m *NewView) validate() error {
+	return firstErr(checkPeer("from", m.From), checkPeer("leader", m.Leader), checkSet("members", m.Members, 1))
+}
+
+func (m *NewLeader) validate() error {
+	if m.Op != OpPending {
+		return fmt.Errorf("newleader op %v", m.Op)
+	}
+	return checkPeer("from", m.From)
+}
+
+func (m *PendingReply) validate() error {
+	if err := firstErr(checkPeer("from", m.From), checkSet("members", m.Members, 0)); err != nil {
+		return err
+	}
+	switch m.Op {
+	case OpNothing:
+		if len(m.Peers) != 0 {
+			return errors.New("nothing with peers")
+		}
+		return nil
+	case OpAdd, OpDel:
+		return checkSet("peers", m.Peers, 1)
+	}
+	return fmt.Errorf("pending reply op %v", m.Op)
+}
+
+func (m *Heartbeat) validate() error { return checkPeer("from", m.From) }
+
+func checkPeer(field string, p PeerID) error {
+	if p == 0 {
+		return fmt.Errorf("%s is 0", field)
+	}
+	return nil
+}
+
+// checkSet requires a strictly increasing list of non-zero ids.
+func checkSet(field string, ids []PeerID, min int) error {
+	if len(ids) < min || len(ids) > MaxMembers {
+		return fmt.Errorf("%s has %d entries", field, len(ids))
+	}
+	for i, p := range ids {
+		if p == 0 || (i > 0 && ids[i-1] >= p) {
+			return fmt.Errorf("%s not strictly increasing ids", field)
+		}
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// New returns an empty message of type t, or nil for an unknown type.
+func New(t Type) Message {
+	switch t {
+	case TypeJoin:
+		return new(Join)
+	case TypeReq:
+		return new(Req)
+	case TypeOK:
+		return new(OK)
+	case TypeNewView:
+		return new(NewView)
+	case TypeNewLeader:
+		return new(NewLeader)
+	case TypePendingReply:
+		return new(PendingReply)
+	case TypeHeartbeat:
+		return new(Heartbeat)
+	}
+	return nil
+}
+
+// Marshal encodes m as its type byte followed by its msgpack body.
+func Marshal(m Message) ([]byte, error) {
+	return AppendMarshal(nil, m)
+}
+
+// AppendMarshal appends the encoding of m to dst.
+func AppendMarshal(dst []byte, m Message) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	buf.WriteByte(byte(m.Type()))
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
+	enc.UseCompactInts(true)
+	if err := enc.Encode(m); err != nil {
+		return dst, fmt.Errorf("codec: encode %v: %w", m.Type(), err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Unmarshal decodes one message. The whole of b must be one message.
+func Unmarshal(b []byte) (Message, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	m := New(Type(b[0]))
+	if m == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownType, b[0])
+	}
+	r := bytes.NewReader(b[1:])
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(r)
+	if err := dec.Decode(m); err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrMalformed, m.Type(), err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %v: %d trailing bytes", ErrMalformed, m.Type(), r.Len())
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrMalformed, m.Type(), err)
+	}
+	return m, nil
+}
+
+// SortedIDs returns ids sorted ascending with duplicates removed, as a new slice.
+func SortedIDs(ids []PeerID) []PeerID {
+	out := append([]PeerID(nil), ids...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	n := 0
+	for i, p := range out {
+		if i == 0 || p != out[n-1] {
+			out[n] = p
+			n++
+		}
+	}
+	return out[:n]
+}
+
+// FormatIDs renders ids as the assignment prints them: "1,2,3".
+func FormatIDs(ids []PeerID) string {
+	var b strings.Builder
+	for i, p := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(p), 10))
+	}
+	return b.String()
+}

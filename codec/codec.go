@@ -147,12 +147,15 @@ type NewView struct {
 }
 
 // NewLeader is sent by a peer taking over from a failed leader; Op is OpPending.
+// Replaces names the failed leader, so that a late NEWLEADER from an earlier
+// takeover is recognised as stale.
 type NewLeader struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	From      PeerID
 	RequestID RequestID
 	ViewID    ViewID
 	Op        Op
+	Replaces  PeerID
 }
 
 // PendingReply answers NewLeader: the member's installed view and its pending
@@ -217,7 +220,7 @@ func (m *NewLeader) validate() error {
 	if m.Op != OpPending {
 		return fmt.Errorf("newleader op %v", m.Op)
 	}
-	return checkPeer("from", m.From)
+	return firstErr(checkPeer("from", m.From), checkPeer("replaces", m.Replaces))
 }
 
 func (m *PendingReply) validate() error {

@@ -1,0 +1,192 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"peer/codec"
+)
+
+// cluster runs nodes in one goroutine over an in-memory network that keeps
+// per-pair FIFO order, as TCP does. Every message is encoded and decoded, so
+// the codec and the node never share memory.
+type cluster struct {
+	t      testing.TB
+	n      int
+	cfg    func(*Config)
+	nodes  map[codec.PeerID]*Node
+	alive  map[codec.PeerID]bool
+	queues map[[2]codec.PeerID][][]byte // (from, to) -> frames
+	lines  map[codec.PeerID][]string
+	views  map[codec.PeerID][]View
+	exits  map[codec.PeerID]*Exit
+	// filter, when set, may drop a message: return false to drop.
+	filter func(from, to codec.PeerID, m codec.Message) bool
+}
+
+func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
+	return &cluster{
+		t: t, n: n, cfg: mod,
+		nodes:  map[codec.PeerID]*Node{},
+		alive:  map[codec.PeerID]bool{},
+		queues: map[[2]codec.PeerID][][]byte{},
+		lines:  map[codec.PeerID][]string{},
+		views:  map[codec.PeerID][]View{},
+		exits:  map[codec.PeerID]*Exit{},
+	}
+}
+
+func (c *cluster) config(id codec.PeerID) Config {
+	cfg := Config{Self: id, Peers: c.n, Leader: id == 1, RetryTicks: 3, Logger: zerolog.Nop()}
+	if c.cfg != nil {
+		c.cfg(&cfg)
+	}
+	return cfg
+}
+
+// start creates (or restarts, with fresh state) peer id and starts it.
+func (c *cluster) start(id codec.PeerID) {
+	c.nodes[id] = New(c.config(id))
+	c.alive[id] = true
+	delete(c.exits, id)
+	c.apply(id, c.nodes[id].Step(Start{}))
+}
+
+func (c *cluster) step(id codec.PeerID, in Input) {
+	if c.alive[id] {
+		c.apply(id, c.nodes[id].Step(in))
+	}
+}
+
+func (c *cluster) apply(id codec.PeerID, out Output) {
+	for _, s := range out.Sends {
+		b, err := codec.Marshal(s.Msg)
+		if err != nil {
+			c.t.Fatalf("peer %d: marshal %T: %v", id, s.Msg, err)
+		}
+		for _, to := range s.To {
+			k := [2]codec.PeerID{id, to}
+			c.queues[k] = append(c.queues[k], b)
+		}
+	}
+	c.views[id] = append(c.views[id], out.Views...)
+	c.lines[id] = append(c.lines[id], out.Lines...)
+	if out.Exit != nil {
+		c.exits[id] = out.Exit
+		if out.Exit.Line != "" {
+			c.lines[id] = append(c.lines[id], out.Exit.Line)
+		}
+		c.alive[id] = false
+	}
+}
+
+// deliverOne delivers the oldest message from -> to; false if there is none.
+func (c *cluster) deliverOne(from, to codec.PeerID) bool {
+	k := [2]codec.PeerID{from, to}
+	q := c.queues[k]
+	if len(q) == 0 {
+		return false
+	}
+	b := q[0]
+	c.queues[k] = q[1:]
+	m, err := codec.Unmarshal(b)
+	if err != nil {
+		c.t.Fatalf("unmarshal %d->%d: %v", from, to, err)
+	}
+	if c.filter != nil && !c.filter(from, to, m) {
+		return true
+	}
+	c.step(to, Receive{Msg: m})
+	return true
+}
+
+// settle delivers messages, pairs in a fixed order, until none is left.
+func (c *cluster) settle() {
+	for round := 0; ; round++ {
+		if round > 100000 {
+			c.t.Fatal("network does not settle")
+		}
+		moved := false
+		for from := codec.PeerID(1); int(from) <= c.n; from++ {
+			for to := codec.PeerID(1); int(to) <= c.n; to++ {
+				if c.deliverOne(from, to) {
+					moved = true
+				}
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+}
+
+// crash stops id without a word; what it already sent stays in flight.
+func (c *cluster) crash(id codec.PeerID) {
+	c.alive[id] = false
+	for k := range c.queues {
+		if k[1] == id {
+			delete(c.queues, k)
+		}
+	}
+}
+
+// detect makes every alive member that watches p report it.
+func (c *cluster) detect(p codec.PeerID) {
+	for id := codec.PeerID(1); int(id) <= c.n; id++ {
+		if c.alive[id] {
+			if _, members := c.nodes[id].Watch(); slices.Contains(members, p) {
+				c.step(id, Suspect{Peer: p})
+			}
+		}
+	}
+}
+
+func (c *cluster) tick(times int) {
+	for range times {
+		for id := codec.PeerID(1); int(id) <= c.n; id++ {
+			c.step(id, Tick{})
+		}
+		c.settle()
+	}
+}
+
+// lastView is the last view id installed by id.
+func (c *cluster) lastView(id codec.PeerID) View {
+	v := c.views[id]
+	if len(v) == 0 {
+		return View{}
+	}
+	return v[len(v)-1]
+}
+
+// checkAgreement fails if two peers installed different views with one id,
+// or a peer's view ids did not strictly increase.
+func (c *cluster) checkAgreement() {
+	c.t.Helper()
+	seen := map[codec.ViewID]View{}
+	for id, vs := range c.views {
+		for i, v := range vs {
+			if i > 0 && v.ID <= vs[i-1].ID {
+				c.t.Fatalf("peer %d: view ids not increasing: %v", id, vs)
+			}
+			if w, ok := seen[v.ID]; ok && (w.Leader != v.Leader || !slices.Equal(w.Members, v.Members)) {
+				c.t.Fatalf("view %d differs: %v vs %v (peer %d)", v.ID, w, v, id)
+			}
+			seen[v.ID] = v
+		}
+	}
+}
+
+func (c *cluster) dump() string {
+	var b strings.Builder
+	for id := codec.PeerID(1); int(id) <= c.n; id++ {
+		fmt.Fprintf(&b, "peer %d (alive %v):\n  %s\n", id, c.alive[id], strings.Join(c.lines[id], "\n  "))
+	}
+	return b.String()
+}
+
+func ids(p ...codec.PeerID) []codec.PeerID { return p }

@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"io"
+	"slices"
+	"time"
+
+	"peer/codec"
+)
+
+// Sender delivers messages to peers. Send and SendMany must never block: the
+// runner's loop calls them. Flush waits until everything queued has left.
+type Sender interface {
+	SendMany(to []codec.PeerID, m codec.Message)
+	Flush(ctx context.Context) error
+}
+
+// Watcher is the failure detector's side that follows the view. SetView must
+// never block.
+type Watcher interface {
+	SetView(id codec.ViewID, members []codec.PeerID)
+}
+
+// Runner drives a Node from one goroutine: inbound events, ticks, the crash
+// timer and status queries all arrive on channels to its select loop, so the
+// node's state is never touched concurrently.
+type Runner struct {
+	Node     *Node
+	Net      Sender
+	Detector Watcher
+	Stderr   io.Writer // the assignment's lines, one write per line
+	// Tick is the period of Tick inputs (retransmissions count in ticks).
+	Tick time.Duration
+	// CrashAfter, when positive, is the -c flag: crash this long after Start.
+	CrashAfter time.Duration
+	// FlushTimeout bounds the flush before a -t exit.
+	FlushTimeout time.Duration
+
+	status chan chan Status
+}
+
+// Status is a snapshot of the node for tests and tools.
+type Status struct {
+	Role   string
+	View   View
+	Leader codec.PeerID
+}
+
+// NewRunner returns a runner; call Run from one goroutine.
+func NewRunner(r Runner) *Runner {
+	r.status = make(chan chan Status)
+	if r.Tick <= 0 {
+		r.Tick = 100 * time.Millisecond
+	}
+	if r.FlushTimeout <= 0 {
+		r.FlushTimeout = 5 * time.Second
+	}
+	return &r
+}
+
+// Status asks the loop for a snapshot; it fails when the loop is not running.
+func (r *Runner) Status(ctx context.Context) (Status, error) {
+	reply := make(chan Status, 1)
+	select {
+	case r.status <- reply:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+}
+
+// Run starts the node and processes inputs until the node exits (its exit
+// code is returned) or ctx ends (ctx.Err()).
+func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
+	ticker := time.NewTicker(r.Tick)
+	defer ticker.Stop()
+	var crash <-chan time.Time // nil: disabled
+	if r.CrashAfter > 0 {
+		t := time.NewTimer(r.CrashAfter)
+		defer t.Stop()
+		crash = t.C
+	}
+	var watchedID codec.ViewID
+	var watched []codec.PeerID
+	step := func(in Input) (int, bool) {
+		out := r.Node.Step(in)
+		for _, s := range out.Sends {
+			r.Net.SendMany(s.To, s.Msg)
+		}
+		if id, members := r.Node.Watch(); id != watchedID || !slices.Equal(members, watched) {
+			watchedID, watched = id, members
+			r.Detector.SetView(id, members)
+		}
+		for _, line := range out.Lines {
+			io.WriteString(r.Stderr, line+"\n")
+		}
+		if e := out.Exit; e != nil {
+			if e.Flush {
+				fctx, cancel := context.WithTimeout(ctx, r.FlushTimeout)
+				if err := r.Net.Flush(fctx); err != nil {
+					r.Node.log.Warn().Str("event", "flush_failed").Err(err).Msg("not every message left before exit")
+				}
+				cancel()
+			}
+			if e.Line != "" {
+				io.WriteString(r.Stderr, e.Line+"\n")
+			}
+			return e.Code, true
+		}
+		return 0, false
+	}
+	if code, done := step(Start{}); done {
+		return code, nil
+	}
+	for {
+		var in Input
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case in = <-inputs:
+		case <-ticker.C:
+			in = Tick{}
+		case <-crash:
+			in = Crash{}
+		case reply := <-r.status:
+			reply <- Status{Role: r.Node.Role(), View: r.Node.View(), Leader: r.Node.Leader()}
+			continue
+		}
+		if code, done := step(in); done {
+			return code, nil
+		}
+	}
+}

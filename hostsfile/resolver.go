@@ -1,0 +1,133 @@
+package hostsfile
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"peer/codec"
+)
+
+// LookupTimeout bounds one DNS lookup, so a caller is never held long by a
+// name that does not resolve yet.
+const LookupTimeout = time.Second
+
+// Resolver turns peer ids into addresses, resolving hostnames lazily. A
+// successful lookup is cached, per hostname, until Forget; a failed one is
+// not, so the next call looks again (Docker's DNS knows a container only once
+// it is up). It is safe for concurrent use.
+type Resolver struct {
+	f       *File
+	tcpPort int
+	udpPort int
+	lookup  func(ctx context.Context, host string) ([]net.IP, error)
+
+	mu    sync.Mutex
+	cache map[string]netip.Addr // by lower-case hostname
+}
+
+// NewResolver resolves the entries of f. Entries without a port use tcpPort
+// for TCP and udpPort for UDP; entries with one use it for both. lookup nil
+// means net.DefaultResolver.LookupIP(ctx, "ip", host).
+func NewResolver(f *File, tcpPort, udpPort int, lookup func(ctx context.Context, host string) ([]net.IP, error)) *Resolver {
+	if lookup == nil {
+		lookup = func(ctx context.Context, host string) ([]net.IP, error) {
+			return net.DefaultResolver.LookupIP(ctx, "ip", host)
+		}
+	}
+	return &Resolver{
+		f:       f,
+		tcpPort: tcpPort,
+		udpPort: udpPort,
+		lookup:  lookup,
+		cache:   make(map[string]netip.Addr),
+	}
+}
+
+// TCPAddr is the peer's TCP address, "ip:port" (IPv6 in brackets).
+func (r *Resolver) TCPAddr(id codec.PeerID) (string, error) {
+	e, ip, err := r.resolve(id)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(e.port(r.tcpPort))), nil
+}
+
+// UDPAddr is the peer's UDP (heartbeat) address.
+func (r *Resolver) UDPAddr(id codec.PeerID) (*net.UDPAddr, error) {
+	e, ip, err := r.resolve(id)
+	if err != nil {
+		return nil, err
+	}
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(e.port(r.udpPort)))), nil
+}
+
+// Forget drops the cached address of id's host, so the next call looks the
+// name up again (for example after a dial fails: a restarted container may
+// have a new address).
+func (r *Resolver) Forget(id codec.PeerID) {
+	e, ok := r.f.Entry(id)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	delete(r.cache, strings.ToLower(e.Host))
+	r.mu.Unlock()
+}
+
+func (r *Resolver) resolve(id codec.PeerID) (Entry, netip.Addr, error) {
+	e, ok := r.f.Entry(id)
+	if !ok {
+		return Entry{}, netip.Addr{}, fmt.Errorf("%w: peer %d (ids 1..%d)", ErrIDRange, id, r.f.Len())
+	}
+	if a, err := netip.ParseAddr(e.Host); err == nil {
+		return e, a.Unmap(), nil
+	}
+	key := strings.ToLower(e.Host)
+	r.mu.Lock()
+	a, ok := r.cache[key]
+	r.mu.Unlock()
+	if ok {
+		return e, a, nil
+	}
+
+	// Look up without holding the lock: a slow name must not hold up the others.
+	ctx, cancel := context.WithTimeout(context.Background(), LookupTimeout)
+	ips, err := r.lookup(ctx, e.Host)
+	cancel()
+	if err != nil {
+		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): %w", ErrResolve, e.Host, id, err)
+	}
+	a, ok = pick(ips)
+	if !ok {
+		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): no addresses", ErrResolve, e.Host, id)
+	}
+	r.mu.Lock()
+	r.cache[key] = a
+	r.mu.Unlock()
+	return e, a, nil
+}
+
+// pick prefers the first IPv4 address, else the first IPv6 one.
+func pick(ips []net.IP) (netip.Addr, bool) {
+	var v6 netip.Addr
+	for _, ip := range ips {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			continue
+		}
+		a = a.Unmap()
+		if a.Is4() {
+			return a, true
+		}
+		if !v6.IsValid() {
+			v6 = a
+		}
+	}
+	return v6, v6.IsValid()
+}

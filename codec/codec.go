@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // PeerID is a peer's 1-based position in the hostsfile.
@@ -323,7 +325,7 @@ func Unmarshal(b []byte) (Message, error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
 	dec.Reset(r)
-	if err := dec.Decode(m); err != nil {
+	if err := decodeFields(dec, m); err != nil {
 		return nil, fmt.Errorf("%w: %v: %v", ErrMalformed, m.Type(), err)
 	}
 	if r.Len() != 0 {
@@ -333,6 +335,113 @@ func Unmarshal(b []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: %v: %v", ErrMalformed, m.Type(), err)
 	}
 	return m, nil
+}
+
+// decodeFields decodes the body of m: a msgpack array of its exported fields in
+// declaration order, as AppendMarshal writes them. It replaces msgpack's own
+// struct decoding, which accepts a map body, reads nil or a negative number into
+// an unsigned field, truncates a number too large for its field, and allocates
+// a slice as long as the array length the input claims (2^32 for five bytes).
+func decodeFields(d *msgpack.Decoder, m Message) error {
+	v := reflect.ValueOf(m).Elem()
+	fields := bodyFields[m.Type()]
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n != len(fields) {
+		return fmt.Errorf("array of %d fields, want %d", n, len(fields))
+	}
+	for _, i := range fields {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Uint8, reflect.Uint32, reflect.Uint64:
+			var x uint64
+			x, err = decodeUint(d, f.Type().Bits())
+			f.SetUint(x)
+		case reflect.Slice: // []PeerID, checked by bodyFields
+			var ids []PeerID
+			ids, err = decodeIDs(d)
+			f.Set(reflect.ValueOf(ids))
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.Type().Field(i).Name, err)
+		}
+	}
+	return nil
+}
+
+// bodyFields lists, for each type, the indices of the fields its body holds.
+var bodyFields = func() map[Type][]int {
+	out := map[Type][]int{}
+	for ty := range typeNames {
+		t := reflect.TypeOf(New(ty)).Elem()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			switch f.Type.Kind() {
+			case reflect.Uint8, reflect.Uint32, reflect.Uint64:
+			default:
+				if f.Type != reflect.TypeFor[[]PeerID]() {
+					panic("codec: cannot decode " + t.Name() + "." + f.Name)
+				}
+			}
+			out[ty] = append(out[ty], i)
+		}
+	}
+	return out
+}()
+
+// decodeUint decodes a non-negative integer that fits in bits bits.
+func decodeUint(d *msgpack.Decoder, bits int) (uint64, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return 0, err
+	}
+	var x uint64
+	switch {
+	case c == msgpcode.Nil:
+		return 0, errors.New("nil, want an integer")
+	case c >= msgpcode.NegFixedNumLow, c >= msgpcode.Int8 && c <= msgpcode.Int64:
+		i, err := d.DecodeInt64()
+		if err != nil {
+			return 0, err
+		}
+		if i < 0 {
+			return 0, fmt.Errorf("negative %d", i)
+		}
+		x = uint64(i)
+	default:
+		if x, err = d.DecodeUint64(); err != nil {
+			return 0, err
+		}
+	}
+	if bits < 64 && x>>bits != 0 {
+		return 0, fmt.Errorf("%d does not fit in %d bits", x, bits)
+	}
+	return x, nil
+}
+
+// decodeIDs decodes a list of peer ids, checking its length before allocating.
+func decodeIDs(d *msgpack.Decoder) ([]PeerID, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n == -1 {
+		return nil, err
+	}
+	if n > MaxMembers {
+		return nil, fmt.Errorf("%d entries, limit %d", n, MaxMembers)
+	}
+	ids := make([]PeerID, n)
+	for i := range ids {
+		x, err := decodeUint(d, 32)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = PeerID(x)
+	}
+	return ids, nil
 }
 
 // SortedIDs returns ids sorted ascending with duplicates removed, as a new slice.

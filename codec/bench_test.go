@@ -1,0 +1,41 @@
+package codec
+
+import "testing"
+
+func benchMessages() []namedMessage {
+	return []namedMessage{
+		{"Req", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpAdd, Peers: []PeerID{9}}},
+		{"NewView16", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 16)}},
+		{"NewView128", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 128)}},
+		{"Heartbeat", &Heartbeat{From: 3, ViewID: 40, Seq: 123456}},
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	for _, bm := range benchMessages() {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(mustMarshal(b, bm.m))))
+			for b.Loop() {
+				if _, err := Marshal(bm.m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	for _, bm := range benchMessages() {
+		b.Run(bm.name, func(b *testing.B) {
+			enc := mustMarshal(b, bm.m)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			for b.Loop() {
+				if _, err := Unmarshal(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

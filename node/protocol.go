@@ -105,7 +105,7 @@ func (n *Node) others() set {
 // ---- inputs ----
 
 func (n *Node) start() {
-	n.log.Info().Str("event", "start").Bool("leader", n.cfg.Leader).Int("peers", n.cfg.Peers).Msg("starting")
+	n.log.Info().Str("event", "start").Bool("starts_group", n.cfg.Leader).Int("peers", n.cfg.Peers).Msg("starting")
 	if n.cfg.Leader {
 		n.role = roleLeader
 		n.leader = n.cfg.Self

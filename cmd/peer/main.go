@@ -1,0 +1,237 @@
+// Command peer is one member of the group membership service.
+//
+// stderr carries exactly the assignment's lines (views, unreachable peers,
+// crashing); stdout carries the structured log, one JSON object per line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"peer/codec"
+	"peer/detector"
+	"peer/hostsfile"
+	"peer/node"
+	"peer/wire"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line flags.
+type options struct {
+	hostsFile   string
+	delay       float64
+	crashAfter  float64
+	testCase4   bool
+	id          int
+	hbInterval  time.Duration
+	hbTimeout   time.Duration
+	logLevel    string
+	port        int
+	join        bool
+	rejoin      bool
+	pprof       string
+	retryPeriod time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("peer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by run
+	fs.Usage = func() {} // a parse error is reported in one line by run; -help prints usage below
+	fs.StringVar(&o.hostsFile, "h", "", "hostsfile: one `host` or host:port per line (required)")
+	fs.Float64Var(&o.delay, "d", 0, "sleep this many `seconds` before starting (decimal allowed)")
+	fs.Float64Var(&o.crashAfter, "c", 0, "crash this many `seconds` after sending JOIN")
+	fs.BoolVar(&o.testCase4, "t", false, "TESTCASE 4 (starting leader only): once all hosts joined, send a DEL of the highest id to all but the next leader, then crash")
+	fs.IntVar(&o.id, "i", 0, "this peer's `id` (line number in the hostsfile); default: match the hostname")
+	fs.DurationVar(&o.hbInterval, "hb-interval", 500*time.Millisecond, "heartbeat `period` T")
+	fs.DurationVar(&o.hbTimeout, "hb-timeout", 0, "declare a peer dead after this much silence (default 2×hb-interval)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "stdout log `level`: debug, info, warn, error")
+	fs.IntVar(&o.port, "port", 7000, "TCP and UDP `port` for hostsfile lines without a port")
+	fs.BoolVar(&o.join, "join", false, "join an existing group even if this is peer 1")
+	fs.BoolVar(&o.rejoin, "rejoin", false, "when removed from the group while alive, join again instead of exiting")
+	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060)")
+	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ or NEWLEADER after this long (default hb-interval)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: peer -h HOSTSFILE [-i ID] [-d SECONDS] [-c SECONDS] [-t] [flags]")
+			fs.PrintDefaults()
+		}
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.hostsFile == "":
+		return nil, errors.New("-h HOSTSFILE is required")
+	case o.delay < 0 || o.delay > 1e6:
+		return nil, fmt.Errorf("-d %v: want seconds >= 0", o.delay)
+	case o.crashAfter < 0 || o.crashAfter > 1e6:
+		return nil, fmt.Errorf("-c %v: want seconds >= 0", o.crashAfter)
+	case o.id < 0:
+		return nil, fmt.Errorf("-i %d: ids start at 1", o.id)
+	case o.hbInterval <= 0:
+		return nil, fmt.Errorf("-hb-interval %v: must be positive", o.hbInterval)
+	case o.hbTimeout < 0:
+		return nil, fmt.Errorf("-hb-timeout %v: must be positive", o.hbTimeout)
+	case o.port < 1 || o.port > 65535:
+		return nil, fmt.Errorf("-port %d: want 1..65535", o.port)
+	case o.retryPeriod < 0:
+		return nil, fmt.Errorf("-retry %v: must be positive", o.retryPeriod)
+	}
+	if o.hbTimeout == 0 {
+		o.hbTimeout = 2 * o.hbInterval
+	}
+	if o.retryPeriod == 0 {
+		o.retryPeriod = o.hbInterval
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "peer: %v (peer -help lists the flags)\n", err)
+		return 2
+	}
+	level, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil || o.logLevel == "" {
+		fmt.Fprintf(stderr, "peer: -log-level %q: want debug, info, warn or error\n", o.logLevel)
+		return 2
+	}
+	hosts, err := hostsfile.Load(o.hostsFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "peer: %v\n", err)
+		return 2
+	}
+	hostname, _ := os.Hostname()
+	self, err := hosts.Self(o.id, hostname)
+	if err != nil {
+		fmt.Fprintf(stderr, "peer: %v\n", err)
+		return 2
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	log := zerolog.New(stdout).Level(level).With().Timestamp().Uint32("peer_id", uint32(self)).Logger()
+	if err := serve(o, hosts, self, log, stderr); err != nil {
+		log.Error().Str("event", "fatal").Err(err).Msg("peer stopped")
+		fmt.Fprintf(stderr, "peer: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serve binds the sockets, waits -d, and runs the node until it exits.
+func serve(o *options, hosts *hostsfile.File, self codec.PeerID, log zerolog.Logger, stderr io.Writer) error {
+	entry, _ := hosts.Entry(self)
+	resolver := hostsfile.NewResolver(hosts, o.port, o.port, nil)
+	inputs := make(chan node.Input, 1024)
+	done := make(chan struct{}) // closed when the node has exited: readers stop pushing
+	push := func(in node.Input) {
+		select {
+		case inputs <- in:
+		case <-done:
+		}
+	}
+
+	net, err := wire.Listen(wire.Config{
+		Self:       self,
+		ListenAddr: entry.ListenAddr(o.port),
+		Addr:       resolver.TCPAddr,
+		Deliver:    func(m codec.Message) { push(node.Receive{Msg: m}) },
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	defer net.Close()
+	det, err := detector.Listen(detector.Config{
+		Self:       self,
+		Interval:   o.hbInterval,
+		Timeout:    o.hbTimeout,
+		ListenAddr: entry.ListenAddr(o.port),
+		Addr:       resolver.UDPAddr,
+		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
+		Heard:      func(p codec.PeerID, v codec.ViewID) { push(node.Heard{Peer: p, ViewID: v}) },
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	defer det.Close()
+	defer close(done) // runs first: unblock readers before the sockets close
+	if o.pprof != "" {
+		go func() {
+			if err := http.ListenAndServe(o.pprof, nil); err != nil {
+				log.Warn().Str("event", "pprof_failed").Err(err).Msg("pprof server stopped")
+			}
+		}()
+	}
+	log.Info().Str("event", "listening").Str("addr", entry.ListenAddr(o.port)).Int("hosts", hosts.Len()).
+		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Msg("listening")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.delay > 0 {
+		select {
+		case <-time.After(time.Duration(o.delay * float64(time.Second))):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	go func() {
+		if err := det.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error().Str("event", "detector_failed").Err(err).Msg("detector stopped")
+		}
+	}()
+
+	// Ticks drive retransmissions; a few per retry period keeps them prompt.
+	const ticksPerRetry = 4
+	n := node.New(node.Config{
+		Self:       self,
+		Peers:      hosts.Len(),
+		Leader:     self == 1 && !o.join,
+		RetryTicks: ticksPerRetry,
+		// A new leader waits about one timeout for peers it does not watch.
+		ReconcileTicks: ticksPerRetry * int(max(1, o.hbTimeout/o.retryPeriod)),
+		TestCase4:      o.testCase4,
+		Rejoin:         o.rejoin,
+		Logger:         log,
+	})
+	r := node.NewRunner(node.Runner{
+		Node:       n,
+		Net:        net,
+		Detector:   det,
+		Stderr:     stderr,
+		Tick:       o.retryPeriod / ticksPerRetry,
+		CrashAfter: time.Duration(o.crashAfter * float64(time.Second)),
+	})
+	code, err := r.Run(ctx, inputs)
+	if ctx.Err() != nil {
+		log.Info().Str("event", "stopped").Msg("stopped by signal")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("exit code %d", code)
+	}
+	return nil
+}

@@ -45,6 +45,7 @@ type options struct {
 	rejoin      bool
 	pprof       string
 	retryPeriod time.Duration
+	fastFail    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -64,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.join, "join", false, "join an existing group even if this is peer 1")
 	fs.BoolVar(&o.rejoin, "rejoin", false, "when removed from the group while alive, join again instead of exiting")
 	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060)")
+	fs.BoolVar(&o.fastFail, "fast-fail", false, "also treat a member as failed when its TCP connection breaks and reconnecting is refused (faster than the heartbeat timeout)")
 	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ or NEWLEADER after this long (default hb-interval)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -150,11 +152,16 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, log zerolog.Log
 		}
 	}
 
+	var connLost func(codec.PeerID)
+	if o.fastFail {
+		connLost = func(p codec.PeerID) { push(node.Suspect{Peer: p}) }
+	}
 	net, err := wire.Listen(wire.Config{
 		Self:       self,
 		ListenAddr: entry.ListenAddr(o.port),
 		Addr:       resolver.TCPAddr,
 		Deliver:    func(m codec.Message) { push(node.Receive{Msg: m}) },
+		OnConnLost: connLost,
 		Logger:     log,
 	})
 	if err != nil {

@@ -1,0 +1,31 @@
+// Package node is the membership protocol: joins through the leader,
+// two-phase view changes (REQ, OK from every alive member, NEWVIEW), deletes
+// of failed members, and takeover by the lowest surviving id when the leader
+// fails (NEWLEADER, each member's pending operation, then the change that
+// finishes it).
+//
+// The protocol is a pure state machine. Node.Step takes one Input and returns
+// an Output: messages to send, views installed, the assignment's lines to print
+// and, at most once, an Exit. Nothing inside reads a clock, touches a socket or
+// starts a goroutine: time arrives as Tick inputs (retransmissions count ticks)
+// and failures as Suspect inputs from the detector. Tests drive it directly
+// (see cluster_test.go), message by message.
+//
+// Runner is the one goroutine that owns a Node. Its loop selects over the
+// inbound event channel (decoded messages from wire, suspicions and view hints
+// from the detector), a ticker, the -c crash timer and status queries, steps
+// the node and carries out the Output: SendMany on the wire transport (which
+// never blocks), SetView on the detector (which never blocks), one write per
+// stderr line, and on exit an optional flush of everything queued (-t).
+//
+// The rules that keep views agreed:
+//   - only the leader a member follows may change its view (REQ, NEWVIEW), and
+//     only for the member's current view id; anything older is ignored;
+//   - a member saves the operation on REQ and applies it only on NEWVIEW;
+//   - a new leader collects every member's installed view and pending
+//     operation before it acts: the most advanced view wins and is re-sent,
+//     unchanged, to the members behind it; the pending operation of that view
+//     is restarted, together with the removal of the failed leader;
+//   - a newer view that does not contain this peer, from anyone, means it was
+//     removed: it exits (or joins again with Config.Rejoin).
+package node

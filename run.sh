@@ -28,6 +28,13 @@ testcases() {
 	build
 	local status=0
 	bin/tc -bin bin/peer -logs logs -scale "$SCALE" -hb-interval "$HB_INTERVAL" -hb-timeout "$HB_TIMEOUT" "$@" || status=$?
+	# A picture of each run (docs/timeline.md); it never changes the result.
+	local dirs=() n
+	for n in "$@"; do [ -d "logs/tc$n" ] && dirs+=("logs/tc$n"); done
+	if [ ${#dirs[@]} -gt 0 ]; then
+		echo "== timeline (open the SVG in a browser; view history: go run ./cmd/timeline logs/tcN)"
+		{ go build -o bin/timeline ./cmd/timeline && bin/timeline -q "${dirs[@]}"; } || echo "run.sh: timeline failed" >&2
+	fi
 	return $status
 }
 

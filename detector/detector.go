@@ -1,13 +1,12 @@
 package detector
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,38 +15,67 @@ import (
 )
 
 var (
-	// ErrConfig is returned by Listen for a configuration it cannot use.
+	// ErrConfig is returned by Listen for a Config it cannot run with.
 	ErrConfig = errors.New("detector: bad config")
-	// ErrNotHeartbeat is returned for a datagram that is not a heartbeat.
+	// ErrNotHeartbeat is returned for a datagram that decodes to another message type.
 	ErrNotHeartbeat = errors.New("detector: not a heartbeat")
 )
 
-// maxPacket bounds a datagram; a heartbeat is a few dozen bytes.
-const maxPacket = 2048
+const (
+	// maxPacket bounds a datagram; a heartbeat is a few dozen bytes, and a
+	// longer datagram is truncated to this and then fails to decode.
+	maxPacket = 2048
+	// packetQueue is how many decoded heartbeats may wait for Run; more are
+	// dropped, like any datagram.
+	packetQueue = 256
+)
 
-// Config is what a Detector needs.
+// Config is what a Detector needs. Self, Interval, Addr and Suspect are required.
 type Config struct {
-	Self       codec.PeerID
-	Interval   time.Duration // heartbeat period T
-	Timeout    time.Duration // silence that makes a member suspect; 0 means 2*Interval
-	ListenAddr string        // UDP "host:port"
-	// Addr is a peer's UDP address. An error (DNS not ready) skips that peer
-	// for this round.
+	Self     codec.PeerID
+	Interval time.Duration // heartbeat period T
+	// Timeout is the silence after which a member is suspected; 0 means
+	// 2*Interval (two consecutive heartbeats missed).
+	Timeout    time.Duration
+	ListenAddr string // UDP "host:port"; port 0 picks one
+	// Addr is a peer's UDP address. It may be slow or fail while DNS is not
+	// ready: it is called off the Run goroutine, a failure skips that peer
+	// until the next round, and a success is cached until a send to it fails,
+	// it is suspected or it leaves the view.
 	Addr func(codec.PeerID) (*net.UDPAddr, error)
-	// Suspect is called from Run's goroutine, once per silence.
+	// Suspect is called from Run's goroutine, once per silence of a watched member.
 	Suspect func(codec.PeerID)
-	// Heard is called from Run's goroutine when a heartbeat carries a view id
-	// other than the current one, at most once per sender per Interval.
-	Heard  func(from codec.PeerID, view codec.ViewID)
+	// Heard, if set, is called from Run's goroutine when a heartbeat carries a
+	// view id other than the one last given to SetView, from members and
+	// non-members alike, at most once per sender per Interval.
+	Heard func(from codec.PeerID, view codec.ViewID)
+	// Logger carries peer_id; the detector adds component=detector.
 	Logger zerolog.Logger
 }
 
-// Stats are counters, safe to read at any time.
-type Stats struct {
-	Sent, Received, Bad, Stalls uint64
+func (c Config) withDefaults() (Config, error) {
+	if c.Self == 0 || c.Interval <= 0 || c.Addr == nil || c.Suspect == nil {
+		return c, fmt.Errorf("%w: Self, a positive Interval, Addr and Suspect are required", ErrConfig)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * c.Interval
+	}
+	if c.Heard == nil {
+		c.Heard = func(codec.PeerID, codec.ViewID) {}
+	}
+	return c, nil
 }
 
-// Detector sends heartbeats and watches the members of the current view.
+// Stats are the Detector's counters since Listen, safe to read at any time.
+type Stats struct {
+	Sent     uint64 // heartbeats written, one per destination
+	Received uint64 // datagrams that decoded to a heartbeat
+	Bad      uint64 // datagrams dropped because they were not a heartbeat
+	Stalls   uint64 // times Run itself could not run for longer than the timeout
+}
+
+// Detector sends heartbeats to the members of the current view and reports
+// the ones that fall silent.
 type Detector struct {
 	cfg  Config
 	log  zerolog.Logger
@@ -57,61 +85,79 @@ type Detector struct {
 	view    codec.ViewID
 	members []codec.PeerID
 	viewSet bool
-	viewCh  chan struct{} // 1-buffered poke: a new view is waiting
+	viewCh  chan struct{} // 1-buffered: a view is waiting for Run
 
-	packets chan *codec.Heartbeat
-	closed  chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
+	packets   chan *codec.Heartbeat // reader -> Run
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // the reader
 
 	sent, received, bad, stalls atomic.Uint64
+
+	// observed, when set by a test before Run, is called from Run's
+	// goroutine for every heartbeat Run accepts.
+	observed func(from codec.PeerID)
 }
 
-// Listen binds the UDP socket and starts reading; nothing is sent until Run
-// runs and SetView has been called.
+// Listen binds cfg.ListenAddr and starts the reader. Nothing is sent or
+// watched until Run runs and SetView has been called.
 func Listen(cfg Config) (*Detector, error) {
-	if cfg.Interval <= 0 || cfg.Addr == nil || cfg.Suspect == nil {
-		return nil, fmt.Errorf("%w: need Interval, Addr and Suspect", ErrConfig)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * cfg.Interval
-	}
-	if cfg.Heard == nil {
-		cfg.Heard = func(codec.PeerID, codec.ViewID) {}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	addr, err := net.ResolveUDPAddr("udp", cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("detector: listen address %q: %w", cfg.ListenAddr, err)
 	}
 	conn, err := net.ListenUDP("udp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("detector: udp %s is already in use by another process: %w", cfg.ListenAddr, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("detector: %w", err)
+		return nil, fmt.Errorf("detector: listen on udp %s: %w", cfg.ListenAddr, err)
 	}
-	d := &Detector{
-		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "detector").Logger(),
-		conn:    conn,
-		viewCh:  make(chan struct{}, 1),
-		packets: make(chan *codec.Heartbeat, 256),
-		closed:  make(chan struct{}),
-	}
+	d := newDetector(cfg, conn)
 	d.wg.Add(1)
 	go d.read()
 	return d, nil
 }
 
-// LocalAddr is the bound UDP address.
-func (d *Detector) LocalAddr() net.Addr { return d.conn.LocalAddr() }
+// newDetector builds a Detector around conn without starting anything; conn
+// may be nil in tests that never send.
+func newDetector(cfg Config, conn *net.UDPConn) *Detector {
+	return &Detector{
+		cfg:     cfg,
+		log:     cfg.Logger.With().Str("component", "detector").Logger(),
+		conn:    conn,
+		viewCh:  make(chan struct{}, 1),
+		packets: make(chan *codec.Heartbeat, packetQueue),
+		closed:  make(chan struct{}),
+	}
+}
 
-// SetView tells the detector the current view. It never blocks.
+// LocalAddr is the bound UDP address (useful with port 0).
+func (d *Detector) LocalAddr() *net.UDPAddr { return d.conn.LocalAddr().(*net.UDPAddr) }
+
+// SetView tells the detector the current view: heartbeats go to members
+// other than self, and those members are watched. It is safe from any
+// goroutine and never blocks; Run applies the latest view it finds.
 func (d *Detector) SetView(id codec.ViewID, members []codec.PeerID) {
 	d.mu.Lock()
 	d.view, d.members, d.viewSet = id, append([]codec.PeerID(nil), members...), true
 	d.mu.Unlock()
 	select {
 	case d.viewCh <- struct{}{}:
-	default:
+	default: // a poke is already waiting; Run will read the latest view
 	}
+}
+
+// latestView returns the view last given to SetView.
+func (d *Detector) latestView() (codec.ViewID, []codec.PeerID, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.view, d.members, d.viewSet
 }
 
 // Stats returns the counters.
@@ -119,18 +165,20 @@ func (d *Detector) Stats() Stats {
 	return Stats{Sent: d.sent.Load(), Received: d.received.Load(), Bad: d.bad.Load(), Stalls: d.stalls.Load()}
 }
 
-// Close closes the socket and waits for the reader; Run returns too.
+// Close closes the socket and waits for the reader; Run returns too. It is
+// safe to call more than once.
 func (d *Detector) Close() error {
-	var err error
-	d.once.Do(func() {
+	d.closeOnce.Do(func() {
 		close(d.closed)
-		err = d.conn.Close()
+		if err := d.conn.Close(); err != nil {
+			d.closeErr = fmt.Errorf("detector: close: %w", err)
+		}
 		d.wg.Wait()
 	})
-	return err
+	return d.closeErr
 }
 
-// read decodes datagrams and forwards heartbeats to Run.
+// read only translates and forwards: datagram -> heartbeat -> Run.
 func (d *Detector) read() {
 	defer d.wg.Done()
 	buf := make([]byte, maxPacket)
@@ -143,155 +191,36 @@ func (d *Detector) read() {
 			d.log.Debug().Str("event", "read_failed").Err(err).Msg("udp read failed")
 			continue
 		}
-		hb, err := DecodePacket(buf[:n])
-		if err != nil {
-			d.bad.Add(1)
-			d.log.Debug().Str("event", "bad_packet").Stringer("addr", from).Err(err).Msg("dropped datagram")
-			continue
-		}
-		d.received.Add(1)
-		select {
-		case d.packets <- hb:
-		case <-d.closed:
-			return
-		default: // Run is behind: a heartbeat can be lost like any datagram
-		}
+		d.handlePacket(buf[:n], from)
 	}
 }
 
-// DecodePacket decodes one datagram; anything but a heartbeat is an error.
-func DecodePacket(b []byte) (*codec.Heartbeat, error) {
+// handlePacket decodes one datagram and hands a heartbeat to Run without
+// blocking; anything else is counted and dropped with one debug line.
+func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) {
+	hb, err := decodePacket(b)
+	if err != nil {
+		d.bad.Add(1)
+		d.log.Debug().Str("event", "bad_packet").Stringer("addr", from).Int("size", len(b)).Err(err).Msg("dropped datagram")
+		return
+	}
+	d.received.Add(1)
+	select {
+	case d.packets <- hb:
+	default: // Run is behind: a heartbeat may be lost like any datagram
+		d.log.Debug().Str("event", "queue_full").Uint32("from", uint32(hb.From)).Msg("dropped heartbeat")
+	}
+}
+
+// decodePacket decodes one datagram; anything but a valid heartbeat is an error.
+func decodePacket(b []byte) (*codec.Heartbeat, error) {
 	m, err := codec.Unmarshal(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("detector: decode: %w", err)
 	}
 	hb, ok := m.(*codec.Heartbeat)
 	if !ok {
 		return nil, fmt.Errorf("%w: %v", ErrNotHeartbeat, m.Type())
 	}
 	return hb, nil
-}
-
-// Run sends heartbeats and reports silent members until ctx ends or the
-// detector is closed.
-func (d *Detector) Run(ctx context.Context) error {
-	ticker := time.NewTicker(d.cfg.Interval)
-	defer ticker.Stop()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-
-	tr := NewTracker(d.cfg.Self, d.cfg.Timeout)
-	var (
-		view     codec.ViewID
-		members  []codec.PeerID
-		active   bool
-		lastRun  = time.Now()
-		lastSeq  = map[codec.PeerID]uint64{}
-		lastHint = map[codec.PeerID]time.Time{}
-		lastSelf time.Time
-		// Seq starts at the wall clock so that a restarted peer's heartbeats
-		// are newer than its previous life's.
-		seq = uint64(time.Now().UnixNano())
-	)
-	send := func() {
-		if !active {
-			return
-		}
-		seq++
-		b, err := codec.Marshal(&codec.Heartbeat{From: d.cfg.Self, ViewID: view, Seq: seq})
-		if err != nil {
-			d.log.Error().Str("event", "encode_failed").Err(err).Msg("heartbeat not encoded")
-			return
-		}
-		for _, p := range members {
-			if p == d.cfg.Self {
-				continue
-			}
-			addr, err := d.cfg.Addr(p)
-			if err != nil {
-				d.log.Debug().Str("event", "no_address").Uint32("peer", uint32(p)).Err(err).Msg("heartbeat skipped")
-				continue
-			}
-			if _, err := d.conn.WriteToUDP(b, addr); err != nil {
-				d.log.Debug().Str("event", "send_failed").Uint32("peer", uint32(p)).Err(err).Msg("heartbeat not sent")
-				continue
-			}
-			d.sent.Add(1)
-		}
-	}
-	for {
-		if next, ok := tr.NextDeadline(); ok {
-			timer.Reset(max(time.Until(next), 0))
-		} else {
-			timer.Stop()
-		}
-		var hb *codec.Heartbeat
-		ticked := false
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-d.closed:
-			return nil
-		case <-d.viewCh:
-		case <-ticker.C:
-			ticked = true
-		case hb = <-d.packets:
-		case <-timer.C:
-		}
-		now := time.Now()
-		if gap := now.Sub(lastRun); gap > d.cfg.Timeout && active {
-			// We could not run for longer than the timeout: silences measured
-			// across that gap are our own, not the members'.
-			d.stalls.Add(1)
-			tr.Refresh(now)
-			d.log.Warn().Str("event", "detector_stalled").Dur("gap", gap).Msg("did not run for longer than the timeout; every member gets a fresh grace period")
-		}
-		lastRun = now
-
-		d.mu.Lock()
-		changed := d.viewSet && (!active || d.view != view || !slices.Equal(d.members, members))
-		if changed {
-			view, members, active = d.view, d.members, true
-		}
-		d.mu.Unlock()
-		if changed {
-			tr.SetMembers(members, now)
-			send() // new members hear from us at once
-		}
-		if ticked {
-			send()
-		}
-		if hb != nil {
-			d.observe(tr, hb, now, view, lastSeq, lastHint, &lastSelf)
-		}
-		for _, p := range tr.Expired(now) {
-			d.log.Info().Str("event", "peer_suspected").Uint32("peer", uint32(p)).Dur("timeout", d.cfg.Timeout).Msg("no heartbeat within the timeout")
-			d.cfg.Suspect(p)
-		}
-	}
-}
-
-func (d *Detector) observe(tr *Tracker, hb *codec.Heartbeat, now time.Time, view codec.ViewID,
-	lastSeq map[codec.PeerID]uint64, lastHint map[codec.PeerID]time.Time, lastSelf *time.Time) {
-	if hb.From == d.cfg.Self {
-		if now.Sub(*lastSelf) > 10*d.cfg.Interval {
-			*lastSelf = now
-			d.log.Error().Str("event", "duplicate_id").Uint32("peer", uint32(hb.From)).
-				Msg("another process sends heartbeats with this peer's id")
-		}
-		return
-	}
-	if hb.Seq <= lastSeq[hb.From] {
-		return // a late, duplicated or replayed datagram
-	}
-	if len(lastSeq) >= codec.MaxMembers { // senders are hostile until proven otherwise: bound the maps
-		clear(lastSeq)
-		clear(lastHint)
-	}
-	lastSeq[hb.From] = hb.Seq
-	tr.Observe(hb.From, now)
-	if hb.ViewID != view && now.Sub(lastHint[hb.From]) >= d.cfg.Interval {
-		lastHint[hb.From] = now
-		d.cfg.Heard(hb.From, hb.ViewID)
-	}
 }

@@ -1,16 +1,39 @@
-// Package detector is the failure detector: UDP heartbeats to the members of
-// the current view, and a report when a member stays silent for the timeout.
+// Package detector is the failure detector: it sends UDP heartbeats to the
+// other members of the current view and reports a member that stays silent
+// for the timeout (by default two heartbeat intervals).
 //
-// Tracker is the pure part (time is an argument). Detector owns the socket:
-// its Run goroutine sends a heartbeat to every other member each Interval,
-// arms one timer at the earliest deadline and calls Config.Suspect once per
-// silence; a reader goroutine decodes datagrams and forwards them to Run. The
-// node's loop tells it the view with SetView, which never blocks; the callbacks
-// are the detector's only way out, so it never touches node state.
+// Tracker is the pure part: one deadline per watched member, with time passed
+// in, so it is tested with plain time.Time values. Detector owns the UDP
+// socket and three goroutines:
 //
-// A member added by a view gets a fresh grace period, so a member that never
-// sends a heartbeat is still detected. If the detector itself could not run for
-// longer than the timeout (the process was paused or starved), it cannot tell
-// silence from its own absence, so it gives every member a fresh grace period
-// instead of suspecting them all.
+//   - a reader, started by Listen, that only translates and forwards: it
+//     decodes each datagram (anything but a codec.Heartbeat is dropped with one
+//     debug line) and hands it to Run over a channel, dropping it if Run is
+//     behind;
+//   - Run, which the caller starts on its own goroutine and which owns the
+//     Tracker: every Interval it marshals one heartbeat and writes it to each
+//     other member, it arms a single timer at Tracker.NextDeadline so a silence
+//     is reported as soon as the timeout passes, and it calls the callbacks;
+//   - a resolver, started and waited for by Run, that calls Config.Addr so a
+//     slow or failing DNS lookup never holds up heartbeats or timers.
+//
+// The node's event loop calls SetView after installing a view (or when it
+// stops watching, with an empty member list). SetView never blocks: it stores
+// the view and pokes Run, which applies the latest one, watches members it
+// adds from that moment, forgets members that left, and sends a heartbeat
+// round at once. Before the first SetView nothing is sent or watched.
+//
+// The detector never touches node state. It talks back only through
+// Config.Suspect (once per silence of a watched member; a member is reported
+// again only after it has left the view and been added again) and
+// Config.Heard (a heartbeat carrying another view id, at most once per sender
+// per Interval). Both are called from Run's goroutine and should only hand
+// the event on: while they block, no heartbeat is sent.
+//
+// If Run itself could not run for longer than the timeout (the process was
+// paused or starved), it cannot tell the members' silence from its own
+// absence, so it gives every member a fresh grace period instead of
+// suspecting them all; Stats.Stalls counts these.
+//
+// Close closes the socket, ends the reader and makes Run return.
 package detector

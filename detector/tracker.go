@@ -7,8 +7,9 @@ import (
 	"peer/codec"
 )
 
-// Tracker keeps one deadline per watched member. It is not safe for
-// concurrent use; the Detector's Run goroutine owns it.
+// Tracker keeps one deadline per watched member. It is the pure part of the
+// detector: no sockets, no clock reads, no goroutines; time is an argument.
+// It is not safe for concurrent use; the Detector's Run goroutine owns it.
 type Tracker struct {
 	self    codec.PeerID
 	timeout time.Duration
@@ -26,8 +27,9 @@ func NewTracker(self codec.PeerID, timeout time.Duration) *Tracker {
 }
 
 // SetMembers replaces the watched set. New members get the deadline
-// now+timeout; removed ones are forgotten with their reported mark; members
-// that stay keep their state. Self is never watched.
+// now+timeout, so one that never sends is still reported; removed ones are
+// forgotten with their reported mark; members that stay keep their state.
+// Self is never watched.
 func (t *Tracker) SetMembers(members []codec.PeerID, now time.Time) {
 	next := make(map[codec.PeerID]*watch, len(members))
 	for _, p := range members {
@@ -36,24 +38,24 @@ func (t *Tracker) SetMembers(members []codec.PeerID, now time.Time) {
 		}
 		if w, ok := t.members[p]; ok {
 			next[p] = w
-		} else {
+		} else if _, dup := next[p]; !dup {
 			next[p] = &watch{deadline: now.Add(t.timeout)}
 		}
 	}
 	t.members = next
 }
 
-// Observe records a heartbeat from p at now. Unwatched or already reported
-// members are ignored: a report is final until p leaves the view.
-func (t *Tracker) Observe(p codec.PeerID, now time.Time) bool {
+// Observe records a heartbeat from p at now: its deadline becomes
+// now+timeout. Unwatched and already reported members are ignored: a report
+// is final until p leaves the view.
+func (t *Tracker) Observe(p codec.PeerID, now time.Time) {
 	w, ok := t.members[p]
 	if !ok || w.reported {
-		return false
+		return
 	}
 	if d := now.Add(t.timeout); d.After(w.deadline) {
 		w.deadline = d
 	}
-	return true
 }
 
 // Expired returns, ascending, the unreported members whose deadline is not
@@ -70,20 +72,20 @@ func (t *Tracker) Expired(now time.Time) []codec.PeerID {
 	return out
 }
 
-// NextDeadline is the earliest deadline of an unreported member.
-func (t *Tracker) NextDeadline() (time.Time, bool) {
-	var next time.Time
-	found := false
+// NextDeadline is the earliest deadline of an unreported member; ok is false
+// when there is none. The Detector arms its one timer there.
+func (t *Tracker) NextDeadline() (next time.Time, ok bool) {
 	for _, w := range t.members {
-		if !w.reported && (!found || w.deadline.Before(next)) {
-			next, found = w.deadline, true
+		if !w.reported && (!ok || w.deadline.Before(next)) {
+			next, ok = w.deadline, true
 		}
 	}
-	return next, found
+	return next, ok
 }
 
-// Refresh gives every unreported member a fresh grace period: after the
-// detector itself could not run, old silences prove nothing.
+// Refresh gives every unreported member the deadline now+timeout. The
+// Detector calls it when it could not run for longer than the timeout: a
+// silence measured across its own absence proves nothing.
 func (t *Tracker) Refresh(now time.Time) {
 	for _, w := range t.members {
 		if !w.reported {

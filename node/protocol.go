@@ -294,7 +294,7 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 			n.stale(m, "lower candidate here")
 			return
 		}
-		n.log.Info().Str("event", "yield").Uint32("to", uint32(x)).Msg("lower peer takes over")
+		n.log.Info().Str("event", "yield").Uint32("new_leader", uint32(x)).Msg("lower peer takes over")
 		n.rec, n.op = nil, nil
 		n.role = roleMember
 	case roleMember:
@@ -450,17 +450,18 @@ func (n *Node) maybeFinishReconcile() {
 	n.send(codec.SortedIDs(behind), n.viewMsg())
 	// 3. Restart the pending operation of that view, and remove the old leader.
 	if !n.cfg.Faults.SkipPending {
-		ops := []*codec.PendingReply{}
+		// Every member that saved it reports the same REQ: restart it once.
+		ops := map[codec.RequestID]*pendingOp{}
 		if p := n.pending; p != nil && p.view == best.ID {
-			ops = append(ops, &codec.PendingReply{Op: p.op, PendingView: p.view, Peers: p.peers})
+			ops[p.req] = p
 		}
 		for _, r := range rec.replies {
 			if r.Op != codec.OpNothing && r.PendingView == best.ID {
-				ops = append(ops, r)
+				ops[r.PendingRequest] = &pendingOp{req: r.PendingRequest, view: r.PendingView, op: r.Op, peers: r.Peers}
 			}
 		}
-		for _, r := range ops {
-			n.restart(r.Op, r.Peers)
+		for _, p := range ops {
+			n.restart(p)
 		}
 	}
 	n.report(rec.replaces)
@@ -473,10 +474,11 @@ func (n *Node) maybeFinishReconcile() {
 }
 
 // restart queues a pending operation found during reconciliation.
-func (n *Node) restart(op codec.Op, peers []codec.PeerID) {
-	n.log.Info().Str("event", "pending_restarted").Stringer("op", op).Interface("peers", peers).Msg("restarting pending operation")
-	for _, p := range peers {
-		switch op {
+func (n *Node) restart(op *pendingOp) {
+	n.log.Info().Str("event", "pending_restarted").Stringer("request_id", op.req).Stringer("op", op.op).
+		Interface("peers", op.peers).Msg("restarting pending operation")
+	for _, p := range op.peers {
+		switch op.op {
 		case codec.OpDel:
 			n.report(p)
 		case codec.OpAdd:

@@ -1,0 +1,288 @@
+package detector
+
+import (
+	"context"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"peer/codec"
+)
+
+// resolveQueue bounds the lookups waiting for the resolver goroutine; at most
+// one per peer is ever queued.
+const resolveQueue = 64
+
+// Run is the detector goroutine. It sends a heartbeat to every other member
+// each Interval (and at once when the view changes), arms one timer at the
+// earliest deadline and calls Config.Suspect. It is the only owner of the
+// Tracker. It returns nil when ctx ends or the Detector is closed, after the
+// goroutine it started for address lookups has ended.
+func (d *Detector) Run(ctx context.Context) error {
+	l := newLoop(d, time.Now())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.resolve(l.lookups, l.results, stop)
+	}()
+	defer wg.Wait() // deferred calls run last first: stop, then wait
+	defer close(stop)
+
+	ticker := time.NewTicker(d.cfg.Interval)
+	defer ticker.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if next, ok := l.tr.NextDeadline(); ok {
+			timer.Reset(max(time.Until(next), 0))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.closed:
+			return nil
+		case <-d.viewCh:
+			now := l.wake(time.Now())
+			if id, members, ok := d.latestView(); ok {
+				l.setView(id, members, now)
+			}
+		case <-ticker.C:
+			l.sendRound(l.wake(time.Now()))
+		case hb := <-d.packets:
+			l.receive(hb, l.wake(time.Now()))
+		case r := <-l.results:
+			l.resolved(r, l.wake(time.Now()))
+		case <-timer.C:
+			l.wake(time.Now())
+		}
+		l.expire(time.Now())
+	}
+}
+
+// lookup is the resolver's answer for one peer.
+type lookup struct {
+	peer codec.PeerID
+	addr *net.UDPAddr
+	err  error
+}
+
+// resolve calls Config.Addr for each requested peer, so that a slow or
+// failing lookup never holds up Run. It ends when Run closes stop.
+func (d *Detector) resolve(lookups <-chan codec.PeerID, results chan<- lookup, stop <-chan struct{}) {
+	for {
+		var p codec.PeerID
+		select {
+		case p = <-lookups:
+		case <-stop:
+			return
+		}
+		addr, err := d.cfg.Addr(p)
+		select {
+		case results <- lookup{peer: p, addr: addr, err: err}:
+		case <-stop:
+			return
+		}
+	}
+}
+
+// sender is what Run remembers about one heartbeat sender.
+type sender struct {
+	seq    uint64    // highest Seq accepted
+	at     time.Time // when it was accepted
+	hinted time.Time // when Heard was last called for it
+}
+
+// loop is Run's state. Its methods take the time as an argument, so tests
+// drive it with a fake clock.
+type loop struct {
+	d  *Detector
+	tr *Tracker
+
+	view    codec.ViewID
+	members []codec.PeerID // as given to SetView
+	active  bool           // a view has been set
+
+	seq uint64 // Seq of the last round
+	hb  []byte // the last round's encoded heartbeat
+
+	addrs     map[codec.PeerID]*net.UDPAddr // cached successful lookups
+	resolving map[codec.PeerID]bool         // queued or running lookups
+	lookups   chan codec.PeerID             // Run -> resolver
+	results   chan lookup                   // resolver -> Run
+
+	senders  map[codec.PeerID]*sender
+	lastWake time.Time
+	lastDup  time.Time // last duplicate_id error, to rate-limit it
+}
+
+func newLoop(d *Detector, now time.Time) *loop {
+	return &loop{
+		d:         d,
+		tr:        NewTracker(d.cfg.Self, d.cfg.Timeout),
+		addrs:     map[codec.PeerID]*net.UDPAddr{},
+		resolving: map[codec.PeerID]bool{},
+		lookups:   make(chan codec.PeerID, resolveQueue),
+		results:   make(chan lookup, resolveQueue),
+		senders:   map[codec.PeerID]*sender{},
+		lastWake:  now,
+		// Seq starts at the wall clock so that a restarted peer's heartbeats
+		// are newer than its previous life's.
+		seq: uint64(now.UnixNano()),
+	}
+}
+
+// stallLimit is the longest gap between two wakes of Run that is not a stall.
+// Run wakes at least every Interval while the ticker runs.
+func (l *loop) stallLimit() time.Duration {
+	return max(l.d.cfg.Timeout, 2*l.d.cfg.Interval)
+}
+
+// wake notes that Run runs at now. If it could not run for longer than the
+// timeout (the process was paused or starved), it cannot tell the members'
+// silence from its own absence, so every member gets a fresh grace period
+// instead of all being suspected at once.
+func (l *loop) wake(now time.Time) time.Time {
+	gap := now.Sub(l.lastWake)
+	l.lastWake = now
+	if l.active && gap > l.stallLimit() {
+		l.d.stalls.Add(1)
+		l.tr.Refresh(now)
+		l.d.log.Warn().Str("event", "detector_stalled").Dur("gap", gap).
+			Msg("detector did not run for longer than the timeout; every member gets a fresh grace period")
+	}
+	return now
+}
+
+// setView applies a view from SetView: new members are watched from now and
+// everyone hears from us at once, so no grace period is wasted.
+func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
+	if l.active && id == l.view && slices.Equal(members, l.members) {
+		return
+	}
+	l.view, l.members, l.active = id, members, true
+	l.tr.SetMembers(members, now)
+	for p := range l.addrs {
+		if !slices.Contains(members, p) {
+			delete(l.addrs, p) // it may come back from elsewhere
+		}
+	}
+	l.d.log.Debug().Str("event", "view_set").Uint64("view_id", uint64(id)).
+		Str("members", codec.FormatIDs(members)).Msg("watching view")
+	l.sendRound(now)
+}
+
+// sendRound encodes one heartbeat and writes it to every other member whose
+// address is known; the others get a lookup and are tried again when it
+// succeeds or next round.
+func (l *loop) sendRound(now time.Time) {
+	if !l.active {
+		return
+	}
+	l.seq++
+	b, err := codec.AppendMarshal(l.hb[:0], &codec.Heartbeat{From: l.d.cfg.Self, ViewID: l.view, Seq: l.seq})
+	if err != nil {
+		l.hb = nil
+		l.d.log.Error().Str("event", "encode_failed").Err(err).Msg("heartbeat not encoded")
+		return
+	}
+	l.hb = b
+	for _, p := range l.members {
+		if p == l.d.cfg.Self {
+			continue
+		}
+		if addr, ok := l.addrs[p]; ok {
+			l.write(p, addr)
+		} else {
+			l.want(p)
+		}
+	}
+}
+
+// want queues a lookup of p's address unless one is pending.
+func (l *loop) want(p codec.PeerID) {
+	if l.resolving[p] {
+		return
+	}
+	select {
+	case l.lookups <- p:
+		l.resolving[p] = true
+	default: // the resolver is far behind; try next round
+	}
+}
+
+// resolved takes a lookup's answer: cache it and send the current heartbeat
+// at once, or leave the peer to the next round.
+func (l *loop) resolved(r lookup, now time.Time) {
+	delete(l.resolving, r.peer)
+	if r.err != nil || r.addr == nil {
+		l.d.log.Debug().Str("event", "no_address").Uint32("peer", uint32(r.peer)).Err(r.err).Msg("heartbeat skipped this round")
+		return
+	}
+	if !slices.Contains(l.members, r.peer) || r.peer == l.d.cfg.Self {
+		return // it left the view while we looked
+	}
+	l.addrs[r.peer] = r.addr
+	if l.hb != nil {
+		l.write(r.peer, r.addr)
+	}
+}
+
+// write sends the current heartbeat to p; a failed write forgets p's address.
+func (l *loop) write(p codec.PeerID, addr *net.UDPAddr) {
+	if _, err := l.d.conn.WriteToUDP(l.hb, addr); err != nil {
+		delete(l.addrs, p)
+		l.d.log.Debug().Str("event", "send_failed").Uint32("peer", uint32(p)).Stringer("addr", addr).Err(err).Msg("heartbeat not sent")
+		return
+	}
+	l.d.sent.Add(1)
+}
+
+// receive handles one decoded heartbeat.
+func (l *loop) receive(hb *codec.Heartbeat, now time.Time) {
+	if hb.From == l.d.cfg.Self {
+		if now.Sub(l.lastDup) >= 10*l.d.cfg.Interval {
+			l.lastDup = now
+			l.d.log.Error().Str("event", "duplicate_id").Uint32("peer", uint32(hb.From)).
+				Msg("another process sends heartbeats with this peer's id")
+		}
+		return
+	}
+	s := l.senders[hb.From]
+	if s == nil {
+		if len(l.senders) >= codec.MaxMembers { // senders are untrusted: bound the map
+			clear(l.senders)
+		}
+		s = &sender{}
+		l.senders[hb.From] = s
+	} else if hb.Seq <= s.seq && now.Sub(s.at) <= l.d.cfg.Timeout {
+		// A duplicated or late datagram. After a silence longer than the
+		// timeout a lower Seq is accepted: the sender restarted.
+		l.d.log.Debug().Str("event", "stale_heartbeat").Uint32("from", uint32(hb.From)).
+			Uint64("seq", hb.Seq).Uint64("last_seq", s.seq).Msg("dropped heartbeat")
+		return
+	}
+	s.seq, s.at = hb.Seq, now
+	l.tr.Observe(hb.From, now)
+	if l.d.observed != nil {
+		l.d.observed(hb.From)
+	}
+	if l.active && hb.ViewID != l.view && (s.hinted.IsZero() || now.Sub(s.hinted) >= l.d.cfg.Interval) {
+		s.hinted = now
+		l.d.cfg.Heard(hb.From, hb.ViewID)
+	}
+}
+
+// expire reports the members whose deadline has passed.
+func (l *loop) expire(now time.Time) {
+	for _, p := range l.tr.Expired(now) {
+		delete(l.addrs, p) // a silent peer may have moved: look it up again
+		l.d.log.Info().Str("event", "peer_suspected").Uint32("peer", uint32(p)).
+			Uint64("view_id", uint64(l.view)).Dur("timeout", l.d.cfg.Timeout).Msg("no heartbeat within the timeout")
+		l.d.cfg.Suspect(p)
+	}
+}

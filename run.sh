@@ -6,6 +6,8 @@
 #   ./run.sh test       the whole test suite (what CI runs)
 #   ./run.sh build      only build bin/peer and bin/tc
 #   ./run.sh cluster    five local peers from hosts/local5.txt, until Ctrl-C
+#   ./run.sh docker [N|faults|source]  image prj3 on the Docker engine: the compose
+#                       testcases, the container faults (README.md, "Docker")
 #
 # Environment: SCALE (default 0.5) multiplies the course's -d/-c seconds;
 # HB_INTERVAL / HB_TIMEOUT (default 100ms / 300ms) are the heartbeat flags.
@@ -64,11 +66,35 @@ cluster() {
 	wait
 }
 
+# ---- Docker (README.md, "Docker"): image prj3, the course's compose files ----
+# PEER_DOCKER=0 skips the container runs in ./run.sh test.
+docker_available() {
+	command -v docker >/dev/null 2>&1 && timeout 30 docker info >/dev/null 2>&1
+}
+
+docker_testcases() {
+	go build -o bin/dockertc ./deploy/dockertc
+	bin/dockertc "$@"
+}
+
+docker_tests() {
+	echo "== docker: image prj3, the four compose testcases, the container faults, the Dockerfile's source path"
+	if [ "${PEER_DOCKER:-1}" = 0 ]; then
+		echo "docker: PEER_DOCKER=0, container testcases skipped"
+	elif ! docker_available; then
+		echo "docker: engine not available, container testcases skipped"
+	else
+		docker_testcases -q 1 2 3 4 faults source
+	fi
+}
+
 case "${1:-all}" in
 	all) testcases 1 2 3 4 ;;
 	tc[1-4]) testcases "${1#tc}" ;;
-	test) tests ;;
+	test) tests; docker_tests ;;
 	build) build ;;
 	cluster) cluster ;;
-	*) sed -n '2,12p' "$0"; exit 2 ;;
+	docker) shift; docker_testcases "$@" ;;
+	bench) shift; (cd bench && go run ./cmd/bench "$@") ;; # peer vs hashicorp/memberlist (docs/benchmarks.md); -quick for a smoke run
+	*) sed -n '2,14p' "$0"; exit 2 ;;
 esac

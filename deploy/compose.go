@@ -1,0 +1,66 @@
+package deploy
+
+import (
+	"fmt"
+	"strings"
+
+	"peer/testcase"
+)
+
+// Names are the containers' hostnames, container names and compose service
+// names, in peer id order: the lines of hostsfile.txt.
+var Names = [5]string{"one", "two", "three", "four", "five"}
+
+// Image is the image the compose files run.
+const Image = "prj3"
+
+// Network is the compose network every container joins.
+const Network = "mynetwork"
+
+// HostsFile is the text of the top-level hostsfile.txt: one hostname per
+// line, no port, so every peer listens on the default ports.
+func HostsFile() string { return strings.Join(Names[:], "\n") + "\n" }
+
+// CaseFile is the name of testcase n's compose file at the repository root.
+func CaseFile(n int) string { return fmt.Sprintf("docker-compose-testcase-%d.yml", n) }
+
+// FaultsFile is the compose file of the fault runs, relative to the
+// repository root: a stable group of five that joins within a few seconds.
+const FaultsFile = "deploy/docker-compose-faults.yml"
+
+// faultFlags are the fault runs' flags: peer 1 starts the group, the others
+// join together a second later (the leader adds them in one or more batches).
+var faultFlags = [5][]string{{}, {"-d", "1"}, {"-d", "1"}, {"-d", "1"}, {"-d", "1"}}
+
+// ComposeCase renders testcase c's compose file, byte for byte the file at
+// the repository root (deploy/docker_test.go compares them).
+func ComposeCase(c testcase.Case) string {
+	head := fmt.Sprintf("# TESTCASE %d: %s.\n#\n#   docker build . -t prj3\n#   docker compose -f %s up\n#\n"+
+		"# Each container finds itself by hostname in hostsfile.txt; the grading reads stderr.\n",
+		c.N, c.Name, CaseFile(c.N))
+	return compose(head, c.Flags)
+}
+
+// ComposeFaults renders FaultsFile.
+func ComposeFaults() string {
+	head := "# The fault runs (./run.sh docker faults): the course's five containers, all\n" +
+		"# joining at once; deploy/faults.go kills, pauses and starts them one by one.\n"
+	return compose(head, faultFlags)
+}
+
+func compose(head string, flags [5][]string) string {
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString("version: \"3\"\n\nservices:\n")
+	for i, name := range Names {
+		cmd := append([]string{"-h", "hostsfile.txt"}, flags[i]...)
+		fmt.Fprintf(&b, "  %s:\n", name)
+		fmt.Fprintf(&b, "    image: %s\n", Image)
+		fmt.Fprintf(&b, "    hostname: %s\n", name)
+		fmt.Fprintf(&b, "    container_name: %s\n", name)
+		fmt.Fprintf(&b, "    command: %s\n", strings.Join(cmd, " "))
+		fmt.Fprintf(&b, "    networks:\n      - %s\n", Network)
+	}
+	fmt.Fprintf(&b, "\nnetworks:\n  %s:\n    driver: bridge\n", Network)
+	return b.String()
+}

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"peer/codec"
+	"peer/seal"
 )
 
 var (
@@ -19,7 +21,26 @@ var (
 	ErrConfig = errors.New("detector: bad config")
 	// ErrNotHeartbeat is returned for a datagram that decodes to another message type.
 	ErrNotHeartbeat = errors.New("detector: not a heartbeat")
+	// ErrAuth is returned for a datagram that is not sealed with this peer's
+	// key, or sealed while this peer has none.
+	ErrAuth = errors.New("detector: heartbeat failed authentication")
+	// ErrSender is returned for a heartbeat whose sender is not in the
+	// hostsfile, or not the peer that sealed it.
+	ErrSender = errors.New("detector: bad heartbeat sender")
 )
+
+// sealedMarker starts every sealed datagram; a plain one starts with the
+// codec's type byte, so each side can tell what the other sends.
+const sealedMarker = 0xC5
+
+// heartbeatContext is prefixed to the associated data of a sealed heartbeat,
+// followed by the receiver's id, so a heartbeat sealed for one peer is no
+// good at another.
+var heartbeatContext = []byte("peer/hb/1")
+
+func sealContext(dst []byte, to codec.PeerID) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, heartbeatContext...), uint32(to))
+}
 
 const (
 	// maxPacket bounds a datagram; a heartbeat is a few dozen bytes, and a
@@ -49,6 +70,13 @@ type Config struct {
 	// view id other than the one last given to SetView, from members and
 	// non-members alike, at most once per sender per Interval.
 	Heard func(from codec.PeerID, view codec.ViewID)
+	// Peers is the size of the hostsfile: heartbeats from senders outside
+	// 1..Peers are dropped. 0 accepts any sender.
+	Peers int
+	// Key, if not nil, seals every heartbeat (see the package doc); a
+	// datagram that does not open with it is dropped, and a heartbeat's
+	// sequence number must grow even across a restart of its sender.
+	Key *seal.Key
 	// Logger carries peer_id; the detector adds component=detector.
 	Logger zerolog.Logger
 }
@@ -68,10 +96,11 @@ func (c Config) withDefaults() (Config, error) {
 
 // Stats are the Detector's counters since Listen, safe to read at any time.
 type Stats struct {
-	Sent     uint64 // heartbeats written, one per destination
-	Received uint64 // datagrams that decoded to a heartbeat
-	Bad      uint64 // datagrams dropped because they were not a heartbeat
-	Stalls   uint64 // times Run itself could not run for longer than the timeout
+	Sent       uint64 // heartbeats written, one per destination
+	Received   uint64 // datagrams that decoded to a heartbeat
+	Bad        uint64 // datagrams dropped because they were not a heartbeat, or from a sender not in the hostsfile
+	AuthFailed uint64 // datagrams dropped because they did not open with the key (or were sealed while we have none)
+	Stalls     uint64 // times Run itself could not run for longer than the timeout
 }
 
 // Detector sends heartbeats to the members of the current view and reports
@@ -93,7 +122,10 @@ type Detector struct {
 	closeErr  error
 	wg        sync.WaitGroup // the reader
 
-	sent, received, bad, stalls atomic.Uint64
+	sent, received, bad, authFailed, stalls atomic.Uint64
+
+	plain    []byte         // the reader's scratch for opened datagrams
+	throttle *seal.Throttle // rate-limits auth_failed lines, per source
 
 	// observed, when set by a test before Run, is called from Run's
 	// goroutine for every heartbeat Run accepts.
@@ -134,6 +166,8 @@ func newDetector(cfg Config, conn *net.UDPConn) *Detector {
 		viewCh:  make(chan struct{}, 1),
 		packets: make(chan *codec.Heartbeat, packetQueue),
 		closed:  make(chan struct{}),
+		// One line per source per 10 s about datagrams with a wrong key.
+		throttle: seal.NewThrottle(10 * time.Second),
 	}
 }
 
@@ -162,7 +196,8 @@ func (d *Detector) latestView() (codec.ViewID, []codec.PeerID, bool) {
 
 // Stats returns the counters.
 func (d *Detector) Stats() Stats {
-	return Stats{Sent: d.sent.Load(), Received: d.received.Load(), Bad: d.bad.Load(), Stalls: d.stalls.Load()}
+	return Stats{Sent: d.sent.Load(), Received: d.received.Load(), Bad: d.bad.Load(),
+		AuthFailed: d.authFailed.Load(), Stalls: d.stalls.Load()}
 }
 
 // Close closes the socket and waits for the reader; Run returns too. It is
@@ -198,7 +233,19 @@ func (d *Detector) read() {
 // handlePacket decodes one datagram and hands a heartbeat to Run without
 // blocking; anything else is counted and dropped with one debug line.
 func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) {
-	hb, err := decodePacket(b)
+	hb, err := d.open(b)
+	if errors.Is(err, ErrAuth) {
+		d.authFailed.Add(1)
+		src := ""
+		if from != nil {
+			src = from.IP.String()
+		}
+		if d.throttle.Allow(src, time.Now()) {
+			d.log.Warn().Str("event", "auth_failed").Stringer("addr", from).Err(err).
+				Msg("heartbeat refused: wrong or missing cluster key (further failures from this source are not logged for 10 s)")
+		}
+		return
+	}
 	if err != nil {
 		d.bad.Add(1)
 		d.log.Debug().Str("event", "bad_packet").Stringer("addr", from).Int("size", len(b)).Err(err).Msg("dropped datagram")
@@ -212,7 +259,41 @@ func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) {
 	}
 }
 
-// decodePacket decodes one datagram; anything but a valid heartbeat is an error.
+// open checks and decodes one datagram: with a key it must be sealed by the
+// heartbeat's sender for this peer, without one it must not be sealed; the
+// sender must be in the hostsfile. It runs on the reader goroutine.
+func (d *Detector) open(b []byte) (*codec.Heartbeat, error) {
+	sealed := len(b) > 0 && b[0] == sealedMarker
+	key := d.cfg.Key
+	switch {
+	case key == nil && sealed:
+		return nil, fmt.Errorf("%w: sealed, but this peer has no cluster key", ErrAuth)
+	case key != nil && !sealed:
+		return nil, fmt.Errorf("%w: not sealed: the sender has no cluster key", ErrAuth)
+	}
+	var sender codec.PeerID
+	if key != nil {
+		var ctx [32]byte
+		var err error
+		sender, d.plain, err = key.Open(d.plain[:0], b[1:], sealContext(ctx[:0], d.cfg.Self))
+		if err != nil {
+			return nil, fmt.Errorf("%w: the sender has a different cluster key, or it is not for this peer", ErrAuth)
+		}
+		b = d.plain
+	}
+	hb, err := decodePacket(b)
+	switch {
+	case err != nil:
+		return nil, err
+	case key != nil && hb.From != sender:
+		return nil, fmt.Errorf("%w: heartbeat of %d sealed by %d", ErrSender, hb.From, sender)
+	case d.cfg.Peers > 0 && int(hb.From) > d.cfg.Peers:
+		return nil, fmt.Errorf("%w: %d is not in the hostsfile", ErrSender, hb.From)
+	}
+	return hb, nil
+}
+
+// decodePacket decodes one plain datagram; anything but a valid heartbeat is an error.
 func decodePacket(b []byte) (*codec.Heartbeat, error) {
 	m, err := codec.Unmarshal(b)
 	if err != nil {

@@ -38,7 +38,7 @@ type group struct {
 	runs []chan struct{} // closed when that detector's Run returned
 }
 
-func newGroup(t *testing.T, n int, interval, timeout time.Duration, addrErr func(self, p codec.PeerID) error) *group {
+func newGroup(t *testing.T, n int, interval, timeout time.Duration, addrErr func(self, p codec.PeerID) error, opts ...func(self codec.PeerID, c *Config)) *group {
 	t.Helper()
 	g := &group{
 		t:        t,
@@ -50,7 +50,7 @@ func newGroup(t *testing.T, n int, interval, timeout time.Duration, addrErr func
 	addrs := make([]*net.UDPAddr, n+1) // filled before any Run starts, read-only after
 	for i := 1; i <= n; i++ {
 		self := codec.PeerID(i)
-		d, err := Listen(Config{
+		cfg := Config{
 			Self: self, Interval: interval, Timeout: timeout, ListenAddr: "127.0.0.1:0",
 			Addr: func(p codec.PeerID) (*net.UDPAddr, error) {
 				if g.addrErr != nil {
@@ -74,7 +74,11 @@ func newGroup(t *testing.T, n int, interval, timeout time.Duration, addrErr func
 				g.mu.Unlock()
 			},
 			Logger: zerolog.Nop(),
-		})
+		}
+		for _, o := range opts {
+			o(self, &cfg)
+		}
+		d, err := Listen(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

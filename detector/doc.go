@@ -30,6 +30,18 @@
 // per Interval). Both are called from Run's goroutine and should only hand
 // the event on: while they block, no heartbeat is sent.
 //
+// With Config.Key every heartbeat is sealed (package seal: AES-256-GCM) for
+// its receiver: the datagram is 0xC5 followed by the sealed heartbeat, with
+// the sender id and "peer/hb/1" | receiver id as associated data. The
+// heartbeat inside carries the sender's view id and Seq, which starts at the
+// sender's wall clock (so it grows across restarts) and grows by one per
+// round. A receiver takes only a heartbeat that opens with its key, whose
+// From is the peer that sealed it, and whose Seq is above the last one it
+// took from that sender: a heartbeat replayed from another receiver, or an
+// old one, cannot keep a dead peer alive. A datagram with the wrong key, or
+// without one, is dropped and logged (auth_failed, at most once per source
+// per 10 s). Heartbeats from senders outside 1..Config.Peers are dropped.
+//
 // If Run itself could not run for longer than the timeout (the process was
 // paused or starved), it cannot tell the members' silence from its own
 // absence, so it gives every member a fresh grace period instead of

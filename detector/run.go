@@ -107,8 +107,10 @@ type loop struct {
 	members []codec.PeerID // as given to SetView
 	active  bool           // a view has been set
 
-	seq uint64 // Seq of the last round
-	hb  []byte // the last round's encoded heartbeat
+	seq    uint64 // Seq of the last round
+	hb     []byte // the last round's encoded heartbeat
+	sealed []byte // scratch: hb sealed for one destination
+	ctx    []byte // scratch: its associated data
 
 	addrs     map[codec.PeerID]*net.UDPAddr // cached successful lookups
 	resolving map[codec.PeerID]bool         // queued or running lookups
@@ -172,7 +174,7 @@ func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 		}
 	}
 	l.d.log.Debug().Str("event", "view_set").Uint64("view_id", uint64(id)).
-		Str("members", codec.FormatIDs(members)).Msg("watching view")
+		Interface("members", members).Msg("watching view")
 	l.sendRound(now)
 }
 
@@ -232,9 +234,16 @@ func (l *loop) resolved(r lookup, now time.Time) {
 	}
 }
 
-// write sends the current heartbeat to p; a failed write forgets p's address.
+// write sends the current heartbeat to p, sealed for p if there is a key;
+// a failed write forgets p's address.
 func (l *loop) write(p codec.PeerID, addr *net.UDPAddr) {
-	if _, err := l.d.conn.WriteToUDP(l.hb, addr); err != nil {
+	b := l.hb
+	if key := l.d.cfg.Key; key != nil {
+		l.ctx = sealContext(l.ctx[:0], p)
+		l.sealed = key.Seal(append(l.sealed[:0], sealedMarker), l.d.cfg.Self, l.ctx, l.hb)
+		b = l.sealed
+	}
+	if _, err := l.d.conn.WriteToUDP(b, addr); err != nil {
 		delete(l.addrs, p)
 		l.d.log.Debug().Str("event", "send_failed").Uint32("peer", uint32(p)).Stringer("addr", addr).Err(err).Msg("heartbeat not sent")
 		return
@@ -259,9 +268,12 @@ func (l *loop) receive(hb *codec.Heartbeat, now time.Time) {
 		}
 		s = &sender{}
 		l.senders[hb.From] = s
-	} else if hb.Seq <= s.seq && now.Sub(s.at) <= l.d.cfg.Timeout {
-		// A duplicated or late datagram. After a silence longer than the
-		// timeout a lower Seq is accepted: the sender restarted.
+	} else if hb.Seq <= s.seq && (l.d.cfg.Key != nil || now.Sub(s.at) <= l.d.cfg.Timeout) {
+		// A duplicated, late or replayed datagram. Without a key, after a
+		// silence longer than the timeout a lower Seq is accepted: the sender
+		// restarted. With a key never: a restarted sender's Seq starts at its
+		// wall clock, above its previous life's, and a replayed heartbeat of
+		// a dead peer must not count.
 		l.d.log.Debug().Str("event", "stale_heartbeat").Uint32("from", uint32(hb.From)).
 			Uint64("seq", hb.Seq).Uint64("last_seq", s.seq).Msg("dropped heartbeat")
 		return

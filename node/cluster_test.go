@@ -15,33 +15,47 @@ import (
 // per-pair FIFO order, as TCP does. Every message is encoded and decoded, so
 // the codec and the node never share memory.
 type cluster struct {
-	t      testing.TB
-	n      int
-	cfg    func(*Config)
-	nodes  map[codec.PeerID]*Node
-	alive  map[codec.PeerID]bool
+	t   testing.TB
+	n   int
+	cfg func(*Config)
+	// indexed by peer id (0 unused)
+	nodes  []*Node
+	alive  []bool
 	queues map[[2]codec.PeerID][][]byte // (from, to) -> frames
-	lines  map[codec.PeerID][]string
-	views  map[codec.PeerID][]View
-	exits  map[codec.PeerID]*Exit
+	lines  [][]string
+	views  [][]View
+	exits  []*Exit
 	// filter, when set, may drop a message: return false to drop.
 	filter func(from, to codec.PeerID, m codec.Message) bool
+	// net, when set, carries the frames instead of queues (the simulator's
+	// timed network); deliverOne and settle then have nothing to deliver.
+	net network
+}
+
+// network carries encoded messages between the cluster's peers.
+type network interface {
+	// transmit hands one frame from -> to to the network.
+	transmit(from, to codec.PeerID, frame []byte)
+	// lost drops everything in flight to a peer that crashed or exited.
+	lost(to codec.PeerID)
 }
 
 func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
 	return &cluster{
 		t: t, n: n, cfg: mod,
-		nodes:  map[codec.PeerID]*Node{},
-		alive:  map[codec.PeerID]bool{},
+		nodes:  make([]*Node, n+1),
+		alive:  make([]bool, n+1),
 		queues: map[[2]codec.PeerID][][]byte{},
-		lines:  map[codec.PeerID][]string{},
-		views:  map[codec.PeerID][]View{},
-		exits:  map[codec.PeerID]*Exit{},
+		lines:  make([][]string, n+1),
+		views:  make([][]View, n+1),
+		exits:  make([]*Exit, n+1),
 	}
 }
 
 func (c *cluster) config(id codec.PeerID) Config {
-	cfg := Config{Self: id, Peers: c.n, Leader: id == 1, RetryTicks: 3, Logger: zerolog.Nop()}
+	// Scripted scenarios detect a failure at once (c.detect), with no ticks
+	// in between: they do not use the new-member grace period.
+	cfg := Config{Self: id, Peers: c.n, Leader: id == 1, RetryTicks: 3, NewMemberGrace: -1, Logger: zerolog.Nop()}
 	if c.cfg != nil {
 		c.cfg(&cfg)
 	}
@@ -50,10 +64,15 @@ func (c *cluster) config(id codec.PeerID) Config {
 
 // start creates (or restarts, with fresh state) peer id and starts it.
 func (c *cluster) start(id codec.PeerID) {
+	c.spawn(id)
+	c.apply(id, c.nodes[id].Step(Start{}))
+}
+
+// spawn creates (or re-creates, with fresh state) peer id without starting it.
+func (c *cluster) spawn(id codec.PeerID) {
 	c.nodes[id] = New(c.config(id))
 	c.alive[id] = true
-	delete(c.exits, id)
-	c.apply(id, c.nodes[id].Step(Start{}))
+	c.exits[id] = nil
 }
 
 func (c *cluster) step(id codec.PeerID, in Input) {
@@ -69,6 +88,10 @@ func (c *cluster) apply(id codec.PeerID, out Output) {
 			c.t.Fatalf("peer %d: marshal %T: %v", id, s.Msg, err)
 		}
 		for _, to := range s.To {
+			if c.net != nil {
+				c.net.transmit(id, to, b)
+				continue
+			}
 			k := [2]codec.PeerID{id, to}
 			c.queues[k] = append(c.queues[k], b)
 		}
@@ -81,6 +104,9 @@ func (c *cluster) apply(id codec.PeerID, out Output) {
 			c.lines[id] = append(c.lines[id], out.Exit.Line)
 		}
 		c.alive[id] = false
+		if c.net != nil {
+			c.net.lost(id) // the process is gone: nothing more reaches it
+		}
 	}
 }
 
@@ -127,6 +153,9 @@ func (c *cluster) settle() {
 // crash stops id without a word; what it already sent stays in flight.
 func (c *cluster) crash(id codec.PeerID) {
 	c.alive[id] = false
+	if c.net != nil {
+		c.net.lost(id)
+	}
 	for k := range c.queues {
 		if k[1] == id {
 			delete(c.queues, k)

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"slices"
+
 	"github.com/rs/zerolog"
 
 	"peer/codec"
@@ -25,6 +27,19 @@ type Config struct {
 	TestCase4 bool
 	// Rejoin makes a peer that learns it was removed join again instead of exiting.
 	Rejoin bool
+	// NewMemberGrace, when positive, is how many ticks after a member enters
+	// this peer's view its first silence is not trusted yet. Such a member
+	// may not have learned the view: when the leader dies while sending a
+	// NEWVIEW, the members it missed get the view only from the next leader,
+	// about one timeout later, and send no heartbeats to the peers they do
+	// not know of until then. Instead of reporting it, the node drops the
+	// member from Watch for one step, so the detector watches it afresh with
+	// a new grace period; a second silence is reported. The silence of a
+	// member that showed early enough, by a message, that its view has this
+	// peer (it sends heartbeats since) is trusted at once. 0 means
+	// ReconcileTicks+RetryTicks (about one timeout plus one retry);
+	// negative turns it off (scripted tests that suspect with no ticks).
+	NewMemberGrace int
 	// Faults deliberately break the protocol; only the simulator's self-check
 	// sets them.
 	Faults Faults
@@ -147,10 +162,13 @@ type Node struct {
 	tick uint64
 	seq  uint32 // request counter
 
-	view    View
-	leader  codec.PeerID // the peer this node follows (itself when leading)
-	pending *pendingOp
-	failed  set // peers reported unreachable (each printed once)
+	view   View
+	leader codec.PeerID // the peer this node follows (itself when leading)
+	// presumed: leader is the peer this node expects to take over from a
+	// failed leader, and it has not heard from it yet.
+	presumed bool
+	pending  *pendingOp
+	failed   set // peers reported unreachable (each printed once)
 
 	joinSentAt uint64 // joiner: tick of the last JOIN
 
@@ -160,6 +178,14 @@ type Node struct {
 	t4    bool           // the -t action is done
 
 	nudged map[codec.PeerID]uint64 // leader: tick of the last view re-sent to a lagging or removed peer
+
+	since       map[codec.PeerID]uint64       // tick at which each member entered this peer's view
+	addedIn     map[codec.PeerID]codec.ViewID // the view with which each member entered it
+	knownAt     map[codec.PeerID]uint64       // tick at which each member showed its view has this peer
+	unaware     map[codec.PeerID]uint64       // tick of the last JOIN from each member: it does not know the view
+	regraced    set                           // members whose first silence got a fresh grace period
+	unwatch     []codec.PeerID                // left out of Watch until the next step, so the detector watches them afresh
+	stepMembers []codec.PeerID                // the view's members when the step began
 
 	out Output
 }
@@ -172,11 +198,19 @@ func New(cfg Config) *Node {
 	if cfg.ReconcileTicks < 1 {
 		cfg.ReconcileTicks = 4 * cfg.RetryTicks
 	}
+	if cfg.NewMemberGrace == 0 {
+		cfg.NewMemberGrace = cfg.ReconcileTicks + cfg.RetryTicks
+	}
 	return &Node{
-		cfg:    cfg,
-		log:    cfg.Logger.With().Str("component", "node").Logger(),
-		failed: set{},
-		nudged: map[codec.PeerID]uint64{},
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "node").Logger(),
+		failed:   set{},
+		nudged:   map[codec.PeerID]uint64{},
+		since:    map[codec.PeerID]uint64{},
+		addedIn:  map[codec.PeerID]codec.ViewID{},
+		knownAt:  map[codec.PeerID]uint64{},
+		unaware:  map[codec.PeerID]uint64{},
+		regraced: set{},
 	}
 }
 
@@ -192,6 +226,15 @@ func (n *Node) Watch() (codec.ViewID, []codec.PeerID) {
 	if n.role == roleJoining || n.role == roleGone {
 		return n.view.ID, nil
 	}
+	if len(n.unwatch) > 0 {
+		members := make([]codec.PeerID, 0, len(n.view.Members))
+		for _, p := range n.view.Members {
+			if !slices.Contains(n.unwatch, p) {
+				members = append(members, p)
+			}
+		}
+		return n.view.ID, members
+	}
 	return n.view.ID, n.view.Members
 }
 
@@ -201,6 +244,11 @@ func (n *Node) Role() string { return n.role.String() }
 // Step applies one input and returns what the caller must do.
 func (n *Node) Step(in Input) Output {
 	n.out = Output{}
+	n.unwatch = n.unwatch[:0]
+	n.stepMembers = nil
+	if n.role != roleJoining {
+		n.stepMembers = n.view.Members // what the detector watches now
+	}
 	if n.role == roleGone {
 		return n.out
 	}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"slices"
+
 	"peer/codec"
 )
 
@@ -33,6 +35,32 @@ func (n *Node) exit(code int, reason string, flush bool, msg string) {
 // install makes v the current view. It prints it unless it does not contain
 // this peer, in which case the peer has been removed.
 func (n *Node) install(v View) {
+	if v.Has(n.cfg.Self) {
+		// Note when each member entered this peer's view (NewMemberGrace).
+		for _, p := range v.Members {
+			if n.role == roleJoining || !n.view.Has(p) {
+				if slices.Contains(n.stepMembers, p) && p != n.cfg.Self {
+					// It left and came back within this step: the detector
+					// would not notice and would keep its old report.
+					n.unwatch = append(n.unwatch, p)
+				}
+				n.since[p] = n.tick
+				delete(n.knownAt, p)
+				delete(n.unaware, p)
+				n.addedIn[p] = v.ID
+				delete(n.regraced, p)
+			}
+		}
+		for p := range n.since {
+			if !v.Has(p) {
+				delete(n.since, p)
+				delete(n.knownAt, p)
+				delete(n.unaware, p)
+				delete(n.addedIn, p)
+				delete(n.regraced, p)
+			}
+		}
+	}
 	n.view = v
 	if n.pending != nil && n.pending.view < v.ID {
 		n.pending = nil
@@ -82,6 +110,49 @@ func (n *Node) report(p codec.PeerID) {
 	n.print(messageLine(n.cfg.Self, n.view.ID, n.view.Leader, what))
 	n.log.Info().Str("event", "peer_unreachable").Uint32("peer", uint32(p)).
 		Bool("was_leader", p == n.view.Leader).Uint64("view_id", uint64(n.view.ID)).Msg("peer unreachable")
+}
+
+// mayNotKnow reports whether the first silence of member p may only mean
+// that p has not learned that this peer is in its view (Config.NewMemberGrace):
+// p entered this peer's view less than NewMemberGrace ticks ago, this is its
+// first silence, and p did not show, a retry period before the detector's
+// deadline, that its view has this peer (by a NEWVIEW, REQ, NEWLEADER, OK or
+// pending reply; a peer that knows sends heartbeats from then on).
+func (n *Node) mayNotKnow(p codec.PeerID) bool {
+	g := n.cfg.NewMemberGrace
+	if g <= 0 || n.regraced[p] || n.failed[p] || n.tick-n.since[p] > uint64(g) {
+		return false
+	}
+	at, known := n.knownAt[p]
+	return !known || at+uint64(n.cfg.RetryTicks) > n.since[p]+uint64(n.cfg.ReconcileTicks)
+}
+
+// isUnaware: member p, expected to take over, asked to join within the last
+// two retry periods (a joiner retries every RetryTicks).
+func (n *Node) isUnaware(p codec.PeerID) bool {
+	at, ok := n.unaware[p]
+	return ok && n.tick-at <= 2*uint64(n.cfg.RetryTicks)
+}
+
+// knows notes that member p showed that its view has this peer.
+func (n *Node) knows(p codec.PeerID) {
+	delete(n.unaware, p)
+	if _, ok := n.knownAt[p]; !ok && n.view.Has(p) && n.role != roleJoining {
+		n.knownAt[p] = n.tick
+	}
+}
+
+// revive: p, which this peer reported unreachable, leads it now, so it was
+// a false suspicion (its detector watched p before p knew of this peer). The
+// report is forgotten (a later failure of p is a new one) and the detector
+// watches p afresh: the tracker reports a member only once.
+func (n *Node) revive(p codec.PeerID) {
+	if !n.failed[p] || p == n.cfg.Self {
+		return
+	}
+	delete(n.failed, p)
+	n.unwatch = append(n.unwatch, p)
+	n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(p)).Msg("peer reported unreachable is alive")
 }
 
 func (n *Node) newRequest() codec.RequestID {
@@ -155,14 +226,27 @@ func (n *Node) receive(m codec.Message) {
 		n.onJoin(m)
 	case *codec.Req:
 		n.onReq(m)
+		if m.ViewID == n.view.ID {
+			n.knows(from)
+		}
 	case *codec.OK:
 		n.onOK(m)
+		if m.ViewID == n.view.ID {
+			n.knows(from)
+		}
 	case *codec.NewView:
 		n.onNewView(m)
+		if m.ViewID == n.view.ID && slices.Contains(m.Members, n.cfg.Self) {
+			n.knows(from)
+		}
 	case *codec.NewLeader:
 		n.onNewLeader(m)
+		n.knows(from)
 	case *codec.PendingReply:
 		n.onPendingReply(m)
+		if slices.Contains(m.Members, n.cfg.Self) {
+			n.knows(from)
+		}
 	}
 }
 
@@ -181,6 +265,17 @@ func (n *Node) onJoin(m *codec.Join) {
 	case roleJoining:
 		n.stale(m, "not in a view")
 	case roleMember:
+		if n.presumed && n.leader == j {
+			// The peer expected to take over asks to join: it does not know
+			// it is in the view (the old leader died before its NEWVIEW
+			// left; a retry sent before it got the view arrives long before
+			// the old leader's failure is detected). Pass it over.
+			n.unaware[j] = n.tick
+			n.elect(n.view.Leader)
+			if n.role != roleMember {
+				return
+			}
+		}
 		n.send1(n.leader, &codec.Join{From: n.cfg.Self, Joiner: j})
 	case roleCandidate, roleLeader:
 		if n.view.Has(j) {
@@ -269,7 +364,8 @@ func (n *Node) onNewView(m *codec.NewView) {
 		n.stale(m, "not from my leader")
 		return
 	}
-	n.leader = m.From
+	n.leader, n.presumed = m.From, false
+	n.revive(m.From)
 	n.install(v)
 }
 
@@ -278,13 +374,21 @@ func (n *Node) onNewView(m *codec.NewView) {
 // already took over; a competing candidate yields to a lower id.
 func (n *Node) onNewLeader(m *codec.NewLeader) {
 	x := m.From
-	if n.role == roleJoining || n.role == roleLeader && n.view.Leader == n.cfg.Self {
+	if n.role == roleJoining {
+		// A candidate asks the joiners of a pending ADD whether they got its
+		// NEWVIEW; this one did not: it is in no view and has nothing pending.
+		n.send1(x, &codec.PendingReply{From: n.cfg.Self, RequestID: m.RequestID, Op: codec.OpNothing})
+		return
+	}
+	if n.role == roleLeader && n.view.Leader == n.cfg.Self {
 		n.stale(m, "not replacing anyone here")
 		return
 	}
 	// The candidate may be one view behind (the old leader died while sending NEWVIEW).
+	// The peer it already follows is accepted whatever it replaces: members
+	// whose views differ may name different failed leaders.
 	if m.ViewID+1 < n.view.ID || x == n.view.Leader ||
-		m.Replaces != n.view.Leader && m.Replaces != n.leader && !n.failed[m.Replaces] {
+		m.Replaces != n.view.Leader && m.Replaces != n.leader && !n.failed[m.Replaces] && x != n.leader {
 		n.stale(m, "replaces another leader")
 		return
 	}
@@ -295,10 +399,29 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 			return
 		}
 		n.log.Info().Str("event", "yield").Uint32("new_leader", uint32(x)).Msg("lower peer takes over")
-		n.rec, n.op = nil, nil
+		// Its queued joins go too: the joiners ask again, and the new leader
+		// must not find a stale one (a peer since removed) here later.
+		n.rec, n.op, n.joins = nil, nil, nil
 		n.role = roleMember
 	case roleMember:
-		if x != n.leader && x > n.leader && n.leader != n.view.Leader && !n.failed[n.leader] {
+		if n.leader == n.view.Leader && x > n.cfg.Self {
+			// x saw the leader fail before this peer did, but this peer
+			// comes first: it takes over itself if it is the lowest left
+			// (x yields to it), or waits for a lower one. Following x would
+			// strand the members that already expect this peer to take over.
+			n.report(n.view.Leader)
+			n.leaderFailed()
+			if n.role != roleMember {
+				return
+			}
+		}
+		// The lower peer it expects to take over, if it has not heard from
+		// it yet, may have been added by this very view, whose NEWVIEW the
+		// old leader may not have sent it: when the candidate is a view
+		// behind, it may be the only one that acts. (If the lower peer did
+		// get the view, it takes over too, and the candidate yields to it.)
+		if x != n.leader && x > n.leader && n.leader != n.view.Leader && !n.failed[n.leader] &&
+			!(n.presumed && m.ViewID+1 == n.view.ID && n.addedIn[n.leader] == n.view.ID) {
 			n.stale(m, "following a lower new leader")
 			return
 		}
@@ -306,7 +429,8 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 	if n.leader != x {
 		n.log.Info().Str("event", "new_leader").Uint32("leader", uint32(x)).Uint64("view_id", uint64(n.view.ID)).Msg("following new leader")
 	}
-	n.leader = x
+	n.leader, n.presumed = x, false
+	n.revive(x)
 	n.report(n.view.Leader)
 	r := &codec.PendingReply{
 		From: n.cfg.Self, RequestID: m.RequestID,
@@ -320,6 +444,14 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 
 func (n *Node) suspect(p codec.PeerID) {
 	if n.role == roleJoining || p == n.cfg.Self || !n.view.Has(p) {
+		return
+	}
+	if n.mayNotKnow(p) {
+		// It may not know the view yet: watch it afresh, once (Config.NewMemberGrace).
+		n.regraced[p] = true
+		n.unwatch = append(n.unwatch, p)
+		n.log.Info().Str("event", "suspicion_deferred").Uint32("peer", uint32(p)).
+			Uint64("watched_ticks", n.tick-n.since[p]).Msg("new member silent: one more grace period")
 		return
 	}
 	n.report(p)
@@ -347,19 +479,23 @@ func (n *Node) suspect(p codec.PeerID) {
 
 // leaderFailed: the lowest id of the view that is not known to have failed
 // takes over; everyone else follows it.
-func (n *Node) leaderFailed() {
+// A member that is still asking to join does not know it is in the view
+// (the old leader died before its NEWVIEW left): it is passed over too.
+func (n *Node) leaderFailed() { n.elect(n.leader) }
+
+func (n *Node) elect(replaces codec.PeerID) {
 	next := codec.PeerID(0)
 	for _, q := range n.view.Members {
-		if !n.failed[q] {
+		if !n.failed[q] && !n.isUnaware(q) {
 			next = q
 			break
 		}
 	}
 	if next != n.cfg.Self {
-		n.leader = next
+		n.leader, n.presumed = next, true
 		return
 	}
-	n.becomeCandidate(n.leader)
+	n.becomeCandidate(replaces)
 }
 
 func (n *Node) becomeCandidate(replaces codec.PeerID) {
@@ -374,6 +510,16 @@ func (n *Node) becomeCandidate(replaces codec.PeerID) {
 		sentAt:   n.tick,
 	}
 	delete(n.rec.waiting, replaces)
+	// The joiners of its own pending ADD may hold the view that commits it
+	// (the NEWVIEW may have reached only them): ask them too, for a while.
+	if p := n.pending; p != nil && p.view == n.view.ID && p.op == codec.OpAdd {
+		for _, j := range p.peers {
+			if j != n.cfg.Self && j != replaces && !n.view.Has(j) && n.inRange(j) {
+				n.rec.waiting[j] = true
+				n.rec.extra[j] = n.tick + uint64(n.cfg.ReconcileTicks)
+			}
+		}
+	}
 	n.log.Info().Str("event", "reconcile_started").Stringer("request_id", n.rec.req).Uint32("replaces", uint32(replaces)).
 		Interface("asking", n.rec.waiting.sorted()).Msg("taking over as leader")
 	n.send(n.rec.waiting.sorted(), n.newLeaderMsg())
@@ -395,7 +541,8 @@ func (n *Node) onPendingReply(m *codec.PendingReply) {
 	// Peers this candidate does not know of yet: members of a newer view, or
 	// joiners of a pending ADD. Ask them too, for a while.
 	var learn []codec.PeerID
-	if m.ViewID > n.view.ID && !n.cfg.Faults.IgnoreNewer {
+	newer := m.ViewID > n.view.ID && !n.cfg.Faults.IgnoreNewer
+	if newer {
 		learn = append(learn, m.Members...)
 	}
 	if m.Op == codec.OpAdd {
@@ -409,6 +556,21 @@ func (n *Node) onPendingReply(m *codec.PendingReply) {
 		n.rec.waiting[p] = true
 		n.rec.extra[p] = n.tick + uint64(n.cfg.ReconcileTicks)
 		ask = append(ask, p)
+	}
+	if newer {
+		// Adopt the newer view now rather than at the end of the round: its
+		// members watch this peer already and get heartbeats only once it
+		// is in this peer's view. A peer the newer view removed will not
+		// answer: stop waiting for it.
+		n.install(View{ID: m.ViewID, Leader: m.Leader, Members: m.Members})
+		if n.role != roleCandidate {
+			return // removed
+		}
+		for p := range n.rec.waiting {
+			if _, extra := n.rec.extra[p]; !extra && !n.view.Has(p) {
+				delete(n.rec.waiting, p)
+			}
+		}
 	}
 	n.send(ask, n.newLeaderMsg())
 	n.maybeFinishReconcile()
@@ -448,7 +610,33 @@ func (n *Node) maybeFinishReconcile() {
 		}
 	}
 	n.send(codec.SortedIDs(behind), n.viewMsg())
-	// 3. Restart the pending operation of that view, and remove the old leader.
+	// 3. The leader that proposed the pending operation of that view may have
+	// committed it and printed the new view just before it died, though no
+	// NEWVIEW left. When no member's reply rules that out, make exactly that
+	// view, under that leader, so that one view id never names two views.
+	if !n.cfg.Faults.SkipPending {
+		if p := n.committable(best, rec); p != nil {
+			v := View{ID: best.ID + 1, Leader: p.req.Leader(), Members: apply(best.Members, p.op, p.peers)}
+			to := set{}
+			for _, q := range v.Members {
+				to[q] = q != n.cfg.Self && q != v.Leader
+			}
+			if p.op == codec.OpDel {
+				for _, q := range p.peers {
+					to[q] = true // best effort, as in commit
+				}
+			}
+			n.log.Info().Str("event", "pending_completed").Stringer("request_id", p.req).Stringer("op", p.op).
+				Interface("peers", p.peers).Uint64("view_id", uint64(v.ID)).Msg("completing the old leader's change")
+			n.send(to.sorted(), &codec.NewView{From: n.cfg.Self, ViewID: v.ID, Leader: v.Leader, Members: v.Members})
+			n.install(v)
+			if n.role == roleGone {
+				return
+			}
+			best = v
+		}
+	}
+	// 4. Restart the pending operation of that view, and remove the old leader.
 	if !n.cfg.Faults.SkipPending {
 		// Every member that saved it reports the same REQ: restart it once.
 		ops := map[codec.RequestID]*pendingOp{}
@@ -471,6 +659,49 @@ func (n *Node) maybeFinishReconcile() {
 	n.role = roleLeader
 	n.leader = n.cfg.Self
 	n.advance()
+}
+
+// committable returns the pending operation of view best that its leader may
+// have committed: some member saved it, and every member of best that
+// answered (or this peer) saved that same operation, except the leader that
+// proposed it and the peers it deletes. A member that answered without it
+// never sent the OK the leader needed, so the leader could not have committed.
+func (n *Node) committable(best View, rec *reconcile) *pendingOp {
+	var op *pendingOp
+	same := func(p *pendingOp) bool {
+		if op == nil {
+			op = p
+		}
+		return p.req == op.req
+	}
+	if p := n.pending; p != nil && p.view == best.ID && !same(p) {
+		return nil
+	}
+	for _, q := range best.Members {
+		if r := rec.replies[q]; r != nil && r.Op != codec.OpNothing && r.ViewID == best.ID && r.PendingView == best.ID &&
+			!same(&pendingOp{req: r.PendingRequest, view: r.PendingView, op: r.Op, peers: r.Peers}) {
+			return nil
+		}
+	}
+	if op == nil || op.req.Leader() == n.cfg.Self || !best.Has(op.req.Leader()) {
+		return nil
+	}
+	dropped := View{Members: op.peers}
+	for _, q := range best.Members {
+		if q == op.req.Leader() || op.op == codec.OpDel && dropped.Has(q) {
+			continue
+		}
+		if q == n.cfg.Self {
+			if p := n.pending; p == nil || p.view != best.ID || p.req != op.req {
+				return nil
+			}
+			continue
+		}
+		if r := rec.replies[q]; r != nil && (r.ViewID != best.ID || r.Op == codec.OpNothing || r.PendingRequest != op.req) {
+			return nil
+		}
+	}
+	return op
 }
 
 // restart queues a pending operation found during reconciliation.

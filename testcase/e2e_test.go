@@ -2,9 +2,6 @@ package testcase
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -12,11 +9,9 @@ import (
 // buildPeer compiles cmd/peer once for the end-to-end tests.
 func buildPeer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "peer")
-	cmd := exec.Command("go", "build", "-o", bin, "peer/cmd/peer")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := BuildPeer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -9,8 +9,15 @@ import (
 	"math"
 )
 
-// DefaultMaxFrame is the default limit on a frame's payload, in bytes.
-const DefaultMaxFrame = 1 << 20
+// DefaultMaxFrame is the default limit on a frame's payload, in bytes. The
+// largest message the codec accepts (a PENDING_REPLY with two lists of
+// codec.MaxMembers ids) is about 41 KiB, sealed 32 bytes more.
+const DefaultMaxFrame = 64 << 10
+
+// growStep is how much of a frame's body ReadFrame allocates before any of
+// it has arrived; a longer body grows the buffer as it comes, so a length
+// that is claimed but never sent costs little memory.
+const growStep = 4 << 10
 
 // headerLen is the size of the big-endian length prefix.
 const headerLen = 4
@@ -64,31 +71,65 @@ func writeFrameBuffered(bw *bufio.Writer, payload []byte) error {
 // The payload is read into buf when buf is large enough (buf may be nil), so
 // the result may alias buf.
 func ReadFrame(r io.Reader, max int, buf []byte) ([]byte, error) {
+	n, err := readHeader(r, max, buf)
+	if err != nil {
+		return nil, err
+	}
+	return readBody(r, n, buf)
+}
+
+// readHeader reads a frame's length and checks it against max (max <= 0
+// means DefaultMaxFrame). buf, if large enough, holds the header bytes.
+func readHeader(r io.Reader, max int, buf []byte) (uint32, error) {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
-	if cap(buf) < headerLen {
-		buf = make([]byte, headerLen)
+	var hdrBuf [headerLen]byte
+	hdr := hdrBuf[:]
+	if cap(buf) >= headerLen {
+		hdr = buf[:headerLen]
 	}
-	hdr := buf[:headerLen]
 	if _, err := io.ReadFull(r, hdr); err != nil {
-		return nil, readErr("header", err)
+		return 0, readErr("header", err)
 	}
 	n := binary.BigEndian.Uint32(hdr)
 	if uint64(n) > uint64(max) {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
-	if uint64(cap(buf)) < uint64(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	return n, nil
+}
+
+// readBody reads a body of n bytes, into buf when it is large enough. A body
+// longer than buf and than growStep gets a buffer that grows as it arrives.
+func readBody(r io.Reader, n uint32, buf []byte) ([]byte, error) {
+	if uint64(cap(buf)) >= uint64(n) {
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, bodyErr(err)
 		}
-		return nil, readErr("body", err)
+		return buf, nil
+	}
+	size := int(n)
+	buf = make([]byte, 0, min(size, growStep))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, min(size-len(buf), cap(buf)))...)[:len(buf)]
+		}
+		end := min(size, cap(buf))
+		got, err := io.ReadFull(r, buf[len(buf):end])
+		buf = buf[:len(buf)+got]
+		if err != nil {
+			return nil, bodyErr(err)
+		}
 	}
 	return buf, nil
+}
+
+func bodyErr(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return readErr("body", err)
 }
 
 // readErr passes io.EOF and io.ErrUnexpectedEOF through unchanged, so callers

@@ -9,6 +9,12 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"peer/codec"
+	"peer/seal"
 )
 
 func frameBytes(n uint32, body []byte) []byte {
@@ -173,6 +179,16 @@ func TestWriteFrameError(t *testing.T) {
 	}
 }
 
+// FuzzReadFrame reads a stream of frames as an inbound connection does and
+// hands every frame to three connection states: one without a key, one
+// with a key (a fuzzed frame can never authenticate there), and one with a
+// key that receives the fuzzed frame sealed by a genuine key holder, so that
+// what comes after authentication is fuzzed too. ReadFrame must never
+// panic, never exceed its limit, and give back exactly the bytes it read;
+// a connection must deliver only messages from one sender of the hostsfile.
+//
+// testdata/fuzz/FuzzReadFrame holds the seeds and regressions; they run with
+// every go test.
 func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 0})
@@ -182,8 +198,25 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(frameBytes(0xFFFFFFFF, nil))
 	f.Add(frameBytes(64, make([]byte, 64)))
 	f.Add(append(frameBytes(2, []byte{1, 2}), frameBytes(1, []byte{3})...))
+	for _, m := range []codec.Message{
+		&codec.Join{From: 2, Joiner: 2},
+		&codec.OK{From: 3, RequestID: 1<<32 | 1, ViewID: 2},
+		&codec.NewView{From: 1, ViewID: 2, Leader: 1, Members: []codec.PeerID{1, 2}},
+		&codec.Join{From: 9, Joiner: 9},
+	} {
+		b, err := codec.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(frameBytes(uint32(len(b)), b))
+		f.Add(append(frameBytes(0, nil), frameBytes(uint32(len(b)), b)...))
+	}
 	const max = 256
+	key := testKey(f, 1)
 	f.Fuzz(func(t *testing.T, input []byte) {
+		plain := fuzzInbound(nil)
+		keyed := fuzzInbound(key)
+		behind := fuzzInbound(key)
 		r := bytes.NewReader(input)
 		var buf []byte
 		consumed := 0
@@ -210,9 +243,53 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatalf("frame at %d does not re-encode to its input", consumed)
 			}
 			consumed += enc.Len()
+
+			plain.check(t, got)
+			if _, v, _ := keyed.handle(got); v != refuse {
+				t.Fatalf("a fuzzed frame %x got past the key: verdict %d", got, v)
+			}
+			var sender codec.PeerID
+			if len(got) > 0 {
+				sender = codec.PeerID(got[0] % 5) // 0 and 4 are not peers
+			}
+			sealed := key.Seal(nil, sender, sealContext(nil, behind.challenge, behind.frames+1), got)
+			if v := behind.check(t, sealed); v == refuse {
+				t.Fatalf("a genuinely sealed frame was refused")
+			}
 			buf = got
 		}
 	})
+}
+
+// fuzzInbound is a connection state of a Transport for peers 1..3.
+func fuzzInbound(key *seal.Key) *fuzzConn {
+	t := &Transport{cfg: Config{Self: 1, Peers: 3, Key: key}, log: zerolog.Nop(), throttle: seal.NewThrottle(time.Second)}
+	return &fuzzConn{inbound: newInbound(t, "fuzz", "fuzz")}
+}
+
+type fuzzConn struct {
+	*inbound
+	sender codec.PeerID // the one sender delivered so far
+}
+
+// check handles one frame and checks that a delivered message comes from a
+// known peer, the same one for the whole connection.
+func (c *fuzzConn) check(t *testing.T, payload []byte) verdict {
+	t.Helper()
+	m, v, err := c.handle(payload)
+	switch {
+	case v == deliver && (m == nil || err != nil):
+		t.Fatalf("deliver %v with error %v", m, err)
+	case v != deliver && m != nil:
+		t.Fatalf("verdict %d with a message %#v", v, m)
+	case v == deliver:
+		from := m.Sender()
+		if from < 1 || from > 3 || from != c.bound || c.sender != 0 && from != c.sender {
+			t.Fatalf("delivered a message from %d on a connection of %d (first sender %d)", from, c.bound, c.sender)
+		}
+		c.sender = from
+	}
+	return v
 }
 
 func BenchmarkFrameRoundTrip(b *testing.B) {

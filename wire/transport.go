@@ -1,19 +1,19 @@
 package wire
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"peer/codec"
+	"peer/seal"
 )
 
 var (
@@ -29,10 +29,35 @@ const (
 	DefaultDialTimeout = time.Second
 	DefaultBackoffMin  = 10 * time.Millisecond
 	DefaultBackoffMax  = time.Second
+
+	// DefaultMaxConns bounds the inbound connections open at once.
+	DefaultMaxConns = 512
+	// DefaultMaxConnsPerSource bounds the inbound connections from one IP
+	// address; with Peers set it is at least 2*Peers, since on loopback
+	// every peer of the group shares 127.0.0.1.
+	DefaultMaxConnsPerSource = 64
+	// DefaultHandshakeTimeout is how long a new inbound connection has to
+	// deliver its first good frame (a peer sends a keepalive at once), and
+	// how long a dialler waits for the listener's greeting.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultIdleTimeout closes an inbound connection that has carried no
+	// frame for this long. A live sender never lets it happen: it sends a
+	// keepalive every DefaultKeepalive while it has nothing else to say.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultKeepalive is the writer's idle period before a keepalive frame.
+	DefaultKeepalive = 20 * time.Second
+	// DefaultFrameTimeout bounds the time from a frame's header to the end
+	// of its body, so a slow sender cannot hold a buffer for long.
+	DefaultFrameTimeout = 10 * time.Second
 )
 
-// ioBufferSize is the size of every connection's bufio reader and writer.
-const ioBufferSize = 32 << 10
+// ioBufferSize is the size of every outbound connection's bufio writer;
+// inboundBufferSize that of every inbound connection's reader (frames are
+// small; a larger one is read straight into its own buffer).
+const (
+	ioBufferSize      = 32 << 10
+	inboundBufferSize = 4 << 10
+)
 
 // Config configures a Transport. Self, ListenAddr, Addr and Deliver are
 // required; the zero value of every other field means its default.
@@ -51,8 +76,25 @@ type Config struct {
 	// QueueLen is the number of frames queued per destination before Send
 	// drops. Default DefaultQueueLen.
 	QueueLen int
-	// MaxFrame is the largest payload sent or accepted. Default DefaultMaxFrame.
+	// MaxFrame is the largest payload sent or accepted, sealed if Key is
+	// set. Default DefaultMaxFrame.
 	MaxFrame int
+	// Peers is the size of the hostsfile: inbound messages whose sender is
+	// not in 1..Peers are dropped with one debug line. 0 accepts any sender.
+	Peers int
+	// Key, if not nil, is the cluster key: every frame is sealed with it and
+	// every inbound frame must open with it (see the package doc).
+	Key *seal.Key
+	// MaxConns and MaxConnsPerSource bound the inbound connections open at
+	// once, in all and from one IP address; a connection over either limit
+	// is closed as soon as it is accepted. Defaults DefaultMaxConns and
+	// DefaultMaxConnsPerSource (at least 2*Peers, and MaxConns at least
+	// twice that).
+	MaxConns, MaxConnsPerSource int
+	// HandshakeTimeout, IdleTimeout, FrameTimeout and Keepalive: see their
+	// defaults. Keepalive must be well under IdleTimeout, which must be the
+	// same on every peer.
+	HandshakeTimeout, IdleTimeout, FrameTimeout, Keepalive time.Duration
 	// DialTimeout bounds one dial. Default DefaultDialTimeout.
 	DialTimeout time.Duration
 	// BackoffMin and BackoffMax bound the redial backoff, which doubles after
@@ -66,6 +108,13 @@ type Config struct {
 	// redial is refused (ECONNREFUSED): the peer's process is most likely gone.
 	// While it runs that peer's queue is not drained, so it must return quickly.
 	OnConnLost func(codec.PeerID)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -90,21 +139,46 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}
+	if c.MaxConnsPerSource <= 0 {
+		c.MaxConnsPerSource = max(DefaultMaxConnsPerSource, 2*c.Peers)
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = max(DefaultMaxConns, 2*c.MaxConnsPerSource)
+	}
+	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
+	c.FrameTimeout = orDefault(c.FrameTimeout, DefaultFrameTimeout)
+	c.Keepalive = orDefault(c.Keepalive, DefaultKeepalive)
+	if c.Keepalive > c.IdleTimeout/3 {
+		return c, fmt.Errorf("%w: Keepalive %v must be at most a third of IdleTimeout %v", ErrConfig, c.Keepalive, c.IdleTimeout)
+	}
+	if c.Key != nil && c.MaxFrame <= seal.Overhead {
+		return c, fmt.Errorf("%w: MaxFrame %d leaves no room for a sealed message", ErrConfig, c.MaxFrame)
+	}
 	return c, nil
 }
 
 // Stats are the Transport's counters since Listen.
 type Stats struct {
-	Sent       uint64 // frames written to a connection and flushed
+	Sent       uint64 // frames written to a connection and flushed (keepalives not counted)
 	Dropped    uint64 // frames discarded: not encodable, too large, queue full, closed, or their connection broke
-	Dials      uint64 // outbound connections established
-	DialErrors uint64 // dials that failed, including Addr errors
+	Dials      uint64 // outbound connections established (greeting received)
+	DialErrors uint64 // dials that failed, including Addr errors and refused greetings
+	Keepalives uint64 // keepalive frames sent
 	Received   uint64 // inbound messages passed to Deliver
 	BadFrames  uint64 // inbound frames too large or not decodable; each closed its connection
+	AuthFailed uint64 // inbound frames that did not open with the key; each closed its connection
+	Rejected   uint64 // inbound messages dropped: sender not in the hostsfile, or not the connection's sender
+	Refused    uint64 // inbound connections closed at accept: over MaxConns or MaxConnsPerSource
+	TimedOut   uint64 // inbound connections closed by the handshake, idle or frame timeout
+	Inbound    int64  // inbound connections open now
 }
 
 type counters struct {
-	sent, dropped, dials, dialErrors, received, badFrames atomic.Uint64
+	sent, dropped, dials, dialErrors, keepalives atomic.Uint64
+	received, badFrames, authFailed, rejected    atomic.Uint64
+	refused, timedOut                            atomic.Uint64
+	inbound                                      atomic.Int64
 }
 
 // Transport sends and receives framed messages over persistent TCP
@@ -121,6 +195,12 @@ type Transport struct {
 	mu      sync.RWMutex
 	closed  bool
 	writers map[codec.PeerID]*writer
+
+	connMu  sync.Mutex     // guards the inbound connection counts
+	conns   int            // inbound connections open
+	sources map[string]int // inbound connections open per remote IP
+
+	throttle *seal.Throttle // rate-limits logs about rejected input, per source
 }
 
 // Listen binds cfg.ListenAddr and starts accepting connections.
@@ -130,6 +210,9 @@ func Listen(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("wire: listen on tcp %s: already in use by another process (a peer with this id already running?): %w", cfg.ListenAddr, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wire: listen on %s: %w", cfg.ListenAddr, err)
 	}
@@ -141,8 +224,13 @@ func Listen(cfg Config) (*Transport, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		writers: make(map[codec.PeerID]*writer),
+		sources: make(map[string]int),
+		// One line per source and 10 s for rejected input: enough to see
+		// what happens, too few to fill the log.
+		throttle: seal.NewThrottle(10 * time.Second),
 	}
-	t.log.Info().Str("event", "listening").Str("addr", ln.Addr().String()).Msg("listening")
+	t.log.Info().Str("event", "listening").Str("addr", ln.Addr().String()).Bool("sealed", cfg.Key != nil).
+		Int("max_conns", cfg.MaxConns).Int("max_conns_per_source", cfg.MaxConnsPerSource).Msg("listening")
 	t.wg.Go(t.acceptLoop)
 	return t, nil
 }
@@ -157,8 +245,14 @@ func (t *Transport) Stats() Stats {
 		Dropped:    t.stats.dropped.Load(),
 		Dials:      t.stats.dials.Load(),
 		DialErrors: t.stats.dialErrors.Load(),
+		Keepalives: t.stats.keepalives.Load(),
 		Received:   t.stats.received.Load(),
 		BadFrames:  t.stats.badFrames.Load(),
+		AuthFailed: t.stats.authFailed.Load(),
+		Rejected:   t.stats.rejected.Load(),
+		Refused:    t.stats.refused.Load(),
+		TimedOut:   t.stats.timedOut.Load(),
+		Inbound:    t.stats.inbound.Load(),
 	}
 }
 
@@ -189,8 +283,8 @@ func (t *Transport) SendMany(to []codec.PeerID, m codec.Message) {
 // all of them count as dropped.
 func (t *Transport) marshal(m codec.Message, dests int) ([]byte, bool) {
 	frame, err := codec.Marshal(m)
-	if err == nil && len(frame) > t.cfg.MaxFrame {
-		err = fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(frame), t.cfg.MaxFrame)
+	if size := len(frame) + t.overhead(); err == nil && size > t.cfg.MaxFrame {
+		err = fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, size, t.cfg.MaxFrame)
 	}
 	if err != nil {
 		t.stats.dropped.Add(uint64(dests))
@@ -198,6 +292,14 @@ func (t *Transport) marshal(m codec.Message, dests int) ([]byte, bool) {
 		return nil, false
 	}
 	return frame, true
+}
+
+// overhead is what sealing adds to every frame.
+func (t *Transport) overhead() int {
+	if t.cfg.Key != nil {
+		return seal.Overhead
+	}
+	return 0
 }
 
 // enqueue hands one encoded frame (shared, never modified) to to's writer.
@@ -304,70 +406,4 @@ func (t *Transport) Close() error {
 		return fmt.Errorf("wire: close listener: %w", err)
 	}
 	return nil
-}
-
-func (t *Transport) acceptLoop() {
-	const retry = 10 * time.Millisecond
-	for {
-		conn, err := t.ln.Accept()
-		if err != nil {
-			if t.ctx.Err() != nil {
-				return
-			}
-			t.log.Warn().Str("event", "accept_failed").Err(err).Msg("accept failed")
-			select {
-			case <-time.After(retry):
-			case <-t.ctx.Done():
-				return
-			}
-			continue
-		}
-		t.wg.Go(func() { t.readLoop(conn) })
-	}
-}
-
-// readLoop turns one inbound connection's frames into Deliver calls. It ends
-// quietly on io.EOF and closes the connection on anything it cannot decode.
-func (t *Transport) readLoop(conn net.Conn) {
-	stop := context.AfterFunc(t.ctx, func() { conn.Close() })
-	defer func() {
-		stop()
-		conn.Close()
-	}()
-	log := t.log.With().Str("addr", conn.RemoteAddr().String()).Logger()
-	log.Debug().Str("event", "inbound_opened").Msg("inbound conn opened")
-
-	const keepBuf = 64 << 10 // a larger buffer is not kept after its frame
-	br := bufio.NewReaderSize(conn, ioBufferSize)
-	var buf []byte
-	for {
-		frame, err := ReadFrame(br, t.cfg.MaxFrame, buf)
-		switch {
-		case err == nil:
-		case err == io.EOF || t.ctx.Err() != nil:
-			log.Debug().Str("event", "inbound_closed").Msg("inbound conn closed")
-			return
-		case errors.Is(err, ErrFrameTooLarge):
-			t.stats.badFrames.Add(1)
-			log.Debug().Str("event", "bad_frame").Err(err).Msg("bad frame, closing conn")
-			return
-		default:
-			log.Debug().Str("event", "inbound_lost").Err(err).Msg("inbound conn lost")
-			return
-		}
-		// Unmarshal copies everything it keeps, so buf can be reused.
-		m, err := codec.Unmarshal(frame)
-		if err != nil {
-			t.stats.badFrames.Add(1)
-			log.Debug().Str("event", "bad_frame").Err(err).Msg("bad frame, closing conn")
-			return
-		}
-		if cap(frame) <= keepBuf {
-			buf = frame
-		} else {
-			buf = nil
-		}
-		t.stats.received.Add(1)
-		t.cfg.Deliver(m)
-	}
 }

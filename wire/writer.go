@@ -15,9 +15,25 @@ import (
 	"peer/codec"
 )
 
-// errUnexpectedData is a connection's end when the peer writes on a
-// connection that only we write on.
-var errUnexpectedData = errors.New("wire: unexpected data from peer")
+var (
+	// errUnexpectedData is a connection's end when the peer writes
+	// something other than a refusal on a connection that only we write on.
+	errUnexpectedData = errors.New("wire: unexpected data from peer")
+	// errNotPeer is a dial's end when what answers sends no peer greeting.
+	errNotPeer = errors.New("wire: no peer greeting (not a peer, or another version)")
+)
+
+// AuthError is why this peer and another cannot exchange frames: one of the
+// two has no cluster key, or the keys differ. The writer logs it (event
+// auth_refused) and keeps trying with its longest backoff.
+type AuthError struct {
+	Peer   codec.PeerID
+	Reason string
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("wire: no exchange with peer %d: %s", e.Peer, e.Reason)
+}
 
 // item is one entry of a writer's queue: a frame, or a flush marker.
 type item struct {
@@ -41,6 +57,13 @@ type writer struct {
 	buffered  uint64        // frames in bw not yet flushed
 	backoff   time.Duration // wait between lastFail and the next dial; 0 after a success
 	lastFail  time.Time
+
+	wrote      bool      // a frame went out since the last keepalive tick
+	challenge  []byte    // the listener's challenge for conn (with a key)
+	frames     uint64    // frames sealed on conn
+	sealed     []byte    // scratch: the sealed frame
+	sealCtx    []byte    // scratch: its associated data
+	authLogged time.Time // last auth_refused line, to rate-limit it
 }
 
 func newWriter(t *Transport, peer codec.PeerID) *writer {
@@ -57,12 +80,16 @@ func newWriter(t *Transport, peer codec.PeerID) *writer {
 // frame, flushes whenever the queue runs empty and redials after an error.
 func (w *writer) run() {
 	defer w.closeConn()
+	keepalive := time.NewTicker(w.t.cfg.Keepalive)
+	defer keepalive.Stop()
 	for {
 		select {
 		case <-w.t.ctx.Done():
 			return
 		case err := <-w.broken:
 			w.lost(err)
+		case <-keepalive.C:
+			w.keepalive()
 		case it := <-w.queue:
 			if it.flushed != nil {
 				w.flush()
@@ -82,16 +109,53 @@ func (w *writer) write(frame []byte) bool {
 	if w.conn == nil && !w.connect() {
 		return false
 	}
-	if err := writeFrameBuffered(w.bw, frame); err != nil {
+	if err := w.put(frame); err != nil {
 		w.t.stats.dropped.Add(1)
 		w.lost(err)
 		return true
 	}
 	w.buffered++
+	w.wrote = true
 	if len(w.queue) == 0 {
 		w.flush()
 	}
 	return true
+}
+
+// put writes one payload into the buffer, sealed when there is a key; an
+// empty payload is a keepalive.
+func (w *writer) put(plain []byte) error {
+	payload := plain
+	if key := w.t.cfg.Key; key != nil {
+		w.frames++
+		w.sealCtx = sealContext(w.sealCtx[:0], w.challenge, w.frames)
+		w.sealed = key.Seal(w.sealed[:0], w.t.cfg.Self, w.sealCtx, plain)
+		payload = w.sealed
+	}
+	return writeFrameBuffered(w.bw, payload)
+}
+
+// keepalive sends an empty frame if nothing went out since the last tick,
+// so the listener's idle timeout never closes a connection that is merely
+// quiet between view changes.
+func (w *writer) keepalive() {
+	if w.conn == nil || w.wrote {
+		w.wrote = false
+		return
+	}
+	err := w.put(nil)
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if err != nil {
+		w.t.stats.dropped.Add(w.buffered)
+		w.buffered = 0
+		w.lost(fmt.Errorf("wire: keepalive: %w", err))
+		return
+	}
+	w.t.stats.sent.Add(w.buffered) // frames buffered before it went out with it
+	w.buffered = 0
+	w.t.stats.keepalives.Add(1)
 }
 
 func (w *writer) flush() {
@@ -128,7 +192,8 @@ func (w *writer) connect() bool {
 	}
 }
 
-// dial makes one attempt to connect, and on failure grows the backoff.
+// dial makes one attempt to connect, and on failure grows the backoff. A
+// peer that refuses us for our key waits the longest backoff.
 func (w *writer) dial() error {
 	cfg := &w.t.cfg
 	addr, err := cfg.Addr(w.peer)
@@ -138,10 +203,13 @@ func (w *writer) dial() error {
 		d := net.Dialer{Timeout: cfg.DialTimeout}
 		var conn net.Conn
 		if conn, err = d.DialContext(w.t.ctx, "tcp", addr); err == nil {
-			w.attach(conn, addr)
-			return nil
+			if err = w.open(conn, addr); err == nil {
+				return nil
+			}
+			conn.Close()
+		} else {
+			err = fmt.Errorf("wire: dial peer %d: %w", w.peer, err)
 		}
-		err = fmt.Errorf("wire: dial peer %d: %w", w.peer, err)
 	}
 	if w.t.ctx.Err() != nil {
 		return err
@@ -149,35 +217,86 @@ func (w *writer) dial() error {
 	w.lastFail = time.Now()
 	w.backoff = min(max(2*w.backoff, cfg.BackoffMin), cfg.BackoffMax)
 	w.t.stats.dialErrors.Add(1)
+	if ae := (*AuthError)(nil); errors.As(err, &ae) {
+		w.backoff = cfg.BackoffMax
+		w.logAuth(ae)
+		return err
+	}
 	w.log.Debug().Str("event", "dial_failed").Str("addr", addr).Err(err).Dur("retry_in", w.backoff).Msg("dial failed")
 	return err
 }
 
-// attach makes conn the current connection and starts watching it.
+// open reads the listener's greeting on a new connection, checks that both
+// sides agree on having a key, sends a keepalive so the listener knows us
+// before its handshake deadline, and makes conn the current connection.
+func (w *writer) open(conn net.Conn, addr string) error {
+	conn.SetDeadline(time.Now().Add(w.t.cfg.HandshakeTimeout))
+	b, err := ReadFrame(conn, maxControl, nil)
+	if err != nil {
+		return fmt.Errorf("wire: greeting from peer %d at %s: %w", w.peer, addr, err)
+	}
+	keyed, challenge, err := parseHello(b)
+	switch {
+	case err != nil:
+		return fmt.Errorf("wire: peer %d at %s: %w", w.peer, addr, err)
+	case keyed && w.t.cfg.Key == nil:
+		return &AuthError{w.peer, "it has a cluster key and this peer has none: start this peer with -key and the group's key file"}
+	case !keyed && w.t.cfg.Key != nil:
+		return &AuthError{w.peer, "it has no cluster key and this peer has one: every peer of the group needs the same -key"}
+	}
+	w.challenge, w.frames = append(w.challenge[:0], challenge...), 0
+	w.bw.Reset(conn)
+	if err = w.put(nil); err == nil {
+		err = w.bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("wire: first keepalive to peer %d: %w", w.peer, err)
+	}
+	conn.SetDeadline(time.Time{})
+	w.t.stats.keepalives.Add(1)
+	w.attach(conn, addr)
+	return nil
+}
+
+// logAuth logs why a peer refuses us, at most once per 10 s per peer.
+func (w *writer) logAuth(e *AuthError) {
+	if now := time.Now(); now.Sub(w.authLogged) >= 10*time.Second {
+		w.authLogged = now
+		w.log.Error().Str("event", "auth_refused").Str("reason", e.Reason).
+			Msg(fmt.Sprintf("no exchange with peer %d: %s", e.Peer, e.Reason))
+	}
+}
+
+// attach makes conn, greeted and with its first keepalive sent, the current
+// connection and starts watching it.
 func (w *writer) attach(conn net.Conn, addr string) {
 	w.conn, w.addr = conn, addr
-	w.bw.Reset(conn)
 	w.buffered = 0
 	w.backoff = 0
 	w.stopClose = context.AfterFunc(w.t.ctx, func() { conn.Close() })
 	broken := make(chan error, 1)
 	w.broken = broken
-	w.t.wg.Go(func() { broken <- watch(conn) })
+	w.t.wg.Go(func() { broken <- watch(conn, w.peer) })
 	w.t.stats.dials.Add(1)
 	w.log.Info().Str("event", "conn_established").Str("addr", addr).Msg("conn established")
 }
 
-// watch blocks until conn breaks. The peer never writes on a connection we
-// dialled, so any result of Read means the connection is over; when the
-// peer's process dies this reports it without waiting for our next write.
-func watch(conn net.Conn) error {
-	var b [1]byte
-	n, err := conn.Read(b[:])
+// watch blocks until conn breaks. After its greeting the peer writes on a
+// connection we dialled only to refuse our frames, just before it closes it,
+// so any result of reading means the connection is over; when the peer's
+// process dies this reports it without waiting for our next write.
+func watch(conn net.Conn, peer codec.PeerID) error {
+	b, err := ReadFrame(conn, maxControl, nil)
 	switch {
-	case n > 0:
+	case err == nil:
+		if reason, ok := parseRefused(b); ok {
+			return &AuthError{peer, "it refused this peer's frames: " + reason}
+		}
 		return errUnexpectedData
 	case err == io.EOF:
 		return fmt.Errorf("wire: peer closed the connection: %w", err)
+	case errors.Is(err, ErrFrameTooLarge):
+		return errUnexpectedData
 	}
 	return err
 }
@@ -201,6 +320,14 @@ func (w *writer) closeConn() {
 func (w *writer) lost(err error) {
 	w.closeConn()
 	if w.t.ctx.Err() != nil {
+		return
+	}
+	if ae := (*AuthError)(nil); errors.As(err, &ae) {
+		// Redialling at once would be refused again: wait for the next
+		// frame and the longest backoff.
+		w.lastFail, w.backoff = time.Now(), w.t.cfg.BackoffMax
+		w.t.stats.dialErrors.Add(1)
+		w.logAuth(ae)
 		return
 	}
 	w.log.Info().Str("event", "conn_lost").Str("addr", w.addr).Err(err).Msg("conn lost")

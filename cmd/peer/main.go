@@ -23,6 +23,7 @@ import (
 	"peer/detector"
 	"peer/hostsfile"
 	"peer/node"
+	"peer/seal"
 	"peer/wire"
 )
 
@@ -46,13 +47,15 @@ type options struct {
 	pprof       string
 	retryPeriod time.Duration
 	fastFail    bool
+	keyFile     string
+	genKey      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("peer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line by run
-	fs.Usage = func() {} // a parse error is reported in one line by run; -help prints usage below
+	fs.Usage = func() {}     // a parse error is reported in one line by run; -help prints usage below
 	fs.StringVar(&o.hostsFile, "h", "", "hostsfile: one `host` or host:port per line (required)")
 	fs.Float64Var(&o.delay, "d", 0, "sleep this many `seconds` before starting (decimal allowed)")
 	fs.Float64Var(&o.crashAfter, "c", 0, "crash this many `seconds` after sending JOIN")
@@ -67,6 +70,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&o.fastFail, "fast-fail", false, "also treat a member as failed when its TCP connection breaks and reconnecting is refused (faster than the heartbeat timeout)")
 	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ or NEWLEADER after this long (default hb-interval)")
+	fs.StringVar(&o.keyFile, "key", "", "cluster key `file` (64 hex digits or 32 raw bytes): seal every frame and heartbeat with AES-256-GCM; every peer needs the same one")
+	fs.StringVar(&o.genKey, "genkey", "", "write a new random cluster key to `file` (never overwrites) and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -78,6 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.genKey != "":
+		return o, nil
 	case o.hostsFile == "":
 		return nil, errors.New("-h HOSTSFILE is required")
 	case o.delay < 0 || o.delay > 1e6:
@@ -113,10 +120,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "peer: %v (peer -help lists the flags)\n", err)
 		return 2
 	}
+	if o.genKey != "" {
+		if err := seal.WriteKeyFile(o.genKey); err != nil {
+			fmt.Fprintf(stderr, "peer: -genkey: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "peer: wrote a new cluster key to %s; start every peer with -key %s\n", o.genKey, o.genKey)
+		return 0
+	}
 	level, err := zerolog.ParseLevel(o.logLevel)
 	if err != nil || o.logLevel == "" {
 		fmt.Fprintf(stderr, "peer: -log-level %q: want debug, info, warn or error\n", o.logLevel)
 		return 2
+	}
+	var key *seal.Key
+	if o.keyFile != "" {
+		if key, err = seal.LoadKey(o.keyFile); err != nil {
+			fmt.Fprintf(stderr, "peer: -key: %v\n", err)
+			return 2
+		}
 	}
 	hosts, err := hostsfile.Load(o.hostsFile)
 	if err != nil {
@@ -131,7 +153,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	log := zerolog.New(stdout).Level(level).With().Timestamp().Uint32("peer_id", uint32(self)).Logger()
-	if err := serve(o, hosts, self, log, stderr); err != nil {
+	if st, err := os.Stat(o.keyFile); key != nil && err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn().Str("event", "key_file_mode").Str("file", o.keyFile).Stringer("mode", st.Mode().Perm()).
+			Msg("the cluster key file is readable by other users: chmod 600 it")
+	}
+	if err := serve(o, hosts, self, key, log, stderr); err != nil {
 		log.Error().Str("event", "fatal").Err(err).Msg("peer stopped")
 		fmt.Fprintf(stderr, "peer: %v\n", err)
 		return 1
@@ -140,7 +166,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // serve binds the sockets, waits -d, and runs the node until it exits.
-func serve(o *options, hosts *hostsfile.File, self codec.PeerID, log zerolog.Logger, stderr io.Writer) error {
+func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, log zerolog.Logger, stderr io.Writer) error {
 	entry, _ := hosts.Entry(self)
 	resolver := hostsfile.NewResolver(hosts, o.port, o.port, nil)
 	inputs := make(chan node.Input, 1024)
@@ -162,6 +188,8 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, log zerolog.Log
 		Addr:       resolver.TCPAddr,
 		Deliver:    func(m codec.Message) { push(node.Receive{Msg: m}) },
 		OnConnLost: connLost,
+		Peers:      hosts.Len(),
+		Key:        key,
 		Logger:     log,
 	})
 	if err != nil {
@@ -176,6 +204,8 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, log zerolog.Log
 		Addr:       resolver.UDPAddr,
 		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
 		Heard:      func(p codec.PeerID, v codec.ViewID) { push(node.Heard{Peer: p, ViewID: v}) },
+		Peers:      hosts.Len(),
+		Key:        key,
 		Logger:     log,
 	})
 	if err != nil {
@@ -191,10 +221,11 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, log zerolog.Log
 		}()
 	}
 	log.Info().Str("event", "listening").Str("addr", entry.ListenAddr(o.port)).Int("hosts", hosts.Len()).
-		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Msg("listening")
+		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Bool("sealed", key != nil).Msg("listening")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go watchHostsfile(ctx, o.hostsFile, hosts, hostsfileCheck, log)
 	if o.delay > 0 {
 		select {
 		case <-time.After(time.Duration(o.delay * float64(time.Second))):

@@ -1,0 +1,263 @@
+// Command bench measures peer against hashicorp/memberlist with real
+// processes on loopback: formation time, removal and failover latency after
+// kill -9, the view change after detection, and steady-state CPU and memory
+// per process. It prints one table with both systems side by side and the
+// memberlist ÷ peer ratios, checks the goals of issue 6, writes
+// results/latest.json and results/latest.md, and draws the plot.
+//
+//	cd bench && go run ./cmd/bench          # the full run (./run.sh bench)
+//	cd bench && go run ./cmd/bench -quick   # N=5,16, two trials: a smoke run
+//
+// One process per node, one group per trial: the N processes of a variant are
+// started at once with a fresh hostsfile of free 127.0.0.1 ports; times of
+// events are the processes' own timestamps on their stdout lines (peer's
+// zerolog JSON, mlnode's JSON), compared with the driver's clock read just
+// before it started the first process or sent SIGKILL.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		quick    = flag.Bool("quick", false, "smoke run: N=5,16, 2 trials, 2 s window, plot into results/")
+		nList    = flag.String("n", "5,16,64,128", "group sizes, comma-separated")
+		vList    = flag.String("variants", "all", "variants, comma-separated: peer-100ms, peer-100ms-ff, ml-tuned, peer-default, ml-local")
+		trials   = flag.Int("trials", 5, "trials (fresh groups) per variant and N")
+		slow     = flag.Int("ml-local-trials", 3, "trials for memberlist's DefaultLocalConfig (seconds per removal)")
+		window   = flag.Duration("window", 5*time.Second, "steady-state window for CPU and memory")
+		out      = flag.String("out", "results/latest.json", "results as JSON")
+		md       = flag.String("md", "results/latest.md", "table and targets as Markdown")
+		svg      = flag.String("svg", "", "plot (default ../docs/img/benchmarks.svg; results/benchmarks.svg with -quick)")
+		quiet    = flag.Bool("q", false, "no progress on stderr")
+		seed     = flag.Uint64("seed", 6, "seed for choosing the victims")
+		maxProcs = flag.Int("max-n", 128, "skip group sizes above this")
+		render   = flag.String("render", "", "do not measure: print the table and draw the plot from this results `file`")
+		seeds    = flag.String("ml-seeds", "all", "what a memberlist node joins: all (every other node, as peer's hostsfile) or k (nodes 1..k)")
+	)
+	flag.Parse()
+	if *quick {
+		if !isSet("n") {
+			*nList = "5,16"
+		}
+		if !isSet("trials") {
+			*trials = 2
+		}
+		if !isSet("ml-local-trials") {
+			*slow = 2
+		}
+		if !isSet("window") {
+			*window = 2 * time.Second
+		}
+	}
+	if *svg == "" {
+		*svg = "../docs/img/benchmarks.svg"
+		if *quick {
+			*svg = "results/benchmarks.svg"
+		}
+	}
+	var ns []int
+	var notes []string
+	for _, s := range strings.Split(*nList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 3 {
+			fmt.Fprintf(os.Stderr, "bench: -n %q: want sizes >= 3\n", *nList)
+			return 2
+		}
+		switch {
+		case n > *maxProcs:
+		case n > 64 && !isSet("n") && runtime.NumCPU() < 4:
+			notes = append(notes, fmt.Sprintf("N=%d skipped: %d CPUs do not hold it (peer's all-to-all heartbeats at N=128 are 32k datagrams/s at the default T=500ms and 160k at T=100ms); -n %d forces it", n, runtime.NumCPU(), n))
+		default:
+			ns = append(ns, n)
+		}
+	}
+	if k, err := strconv.Atoi(*seeds); *seeds != "all" && (err != nil || k < 1) {
+		fmt.Fprintf(os.Stderr, "bench: -ml-seeds %q: want all or a count >= 1\n", *seeds)
+		return 2
+	}
+	mlSeeds = *seeds
+	variants := selectVariants(*vList)
+	if len(variants) == 0 || len(ns) == 0 {
+		fmt.Fprintln(os.Stderr, "bench: nothing to run (check -n and -variants)")
+		return 2
+	}
+	if err := chdirBench(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 2
+	}
+
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		res := &Results{}
+		if err == nil {
+			err = json.Unmarshal(b, res)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -render: %v\n", err)
+			return 1
+		}
+		res.Targets = res.targets()
+		return report(res, *out, *md, *svg, "")
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		killAll()
+		fmt.Fprintln(os.Stderr, "bench: interrupted; every process stopped")
+		os.Exit(130)
+	}()
+	defer killAll()
+
+	o := runOpts{trials: *trials, window: *window, logs: "results/logs", verbose: !*quiet, seed: *seed}
+	progress := func(format string, args ...any) {
+		if o.verbose {
+			fmt.Fprintf(os.Stderr, format+"\n", args...)
+		}
+	}
+	bins, err := build(progress)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: build: %v\n", err)
+		return 1
+	}
+	os.RemoveAll(o.logs)
+
+	res := &Results{Machine: machine(), Started: time.Now(), Quick: *quick, Trials: *trials, Ns: ns, Source: source(".."), Notes: notes, MLSeeds: mlSeeds}
+	progress("machine: %s", res.Machine)
+	progress("peer: %s", res.Source)
+	for _, n := range notes {
+		progress("%s", n)
+	}
+	for _, n := range ns {
+		for _, v := range variants {
+			ro := o
+			if v.Key == "ml-local" {
+				ro.trials = min(*slow, *trials)
+			}
+			progress("== %s, N=%d (%d trials)", v.Label, n, ro.trials)
+			c := measure(v, bins, n, ro)
+			res.Cells = append(res.Cells, c)
+			progress("   %.1f s", c.ElapsedS)
+		}
+	}
+	res.ElapsedS = time.Since(res.Started).Seconds()
+	res.Targets = res.targets()
+	return report(res, *out, *md, *svg, o.logs)
+}
+
+// report prints the table and the targets and writes the results, the
+// Markdown and the plot.
+func report(res *Results, out, md, svg, logs string) int {
+	var tbl strings.Builder
+	fmt.Fprintf(&tbl, "Machine: %s. Measured %s, %.0f s. peer: %s.\n\n", res.Machine, res.Started.Format("2006-01-02 15:04"), res.ElapsedS, res.Source)
+	for _, n := range res.Notes {
+		fmt.Fprintf(&tbl, "Note: %s.\n\n", n)
+	}
+	res.table(&tbl)
+	tbl.WriteString("\nRatios are memberlist ÷ peer of the p50 (or of the value): above 1, peer is faster or smaller.\n\nTargets (issue 6):\n\n")
+	res.printTargets(&tbl)
+	var errs strings.Builder
+	res.printErrors(&errs)
+	if errs.Len() > 0 {
+		tbl.WriteString("\nTrials that failed:\n\n" + errs.String())
+	}
+	fmt.Print(tbl.String())
+
+	status := 0
+	if err := writeFile(md, []byte(tbl.String())); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		status = 1
+	}
+	if logs != "" { // a measurement, not a re-rendering
+		if b, err := json.MarshalIndent(res, "", "  "); err == nil {
+			if err := writeFile(out, append(b, '\n')); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+				status = 1
+			}
+		}
+	}
+	var sb strings.Builder
+	res.plot(&sb)
+	if err := writeFile(svg, []byte(sb.String())); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		status = 1
+	}
+	if logs != "" {
+		fmt.Printf("\nwrote %s, %s, %s; process logs in %s\n", out, md, svg, logs)
+	} else {
+		fmt.Printf("\nwrote %s, %s\n", md, svg)
+	}
+	return status
+}
+
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// chdirBench moves to the bench module's directory (where go.mod says
+// "module peer/bench"), from there or from the repository's root.
+func chdirBench() error {
+	for _, dir := range []string{".", "bench"} {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(b), "module peer/bench") {
+			return os.Chdir(dir)
+		}
+	}
+	return fmt.Errorf("run from the repository or its bench/ directory")
+}
+
+// build compiles peer from the main module, exactly as run.sh does (so the
+// binary measured is the one shipped, without memberlist), and mlnode from
+// this module.
+func build(progress func(string, ...any)) (binaries, error) {
+	abs, err := filepath.Abs("results/bin")
+	if err != nil {
+		return binaries{}, err
+	}
+	b := binaries{Peer: filepath.Join(abs, "peer"), ML: filepath.Join(abs, "mlnode")}
+	progress("building %s and %s", b.Peer, b.ML)
+	steps := []struct {
+		dir  string
+		args []string
+	}{
+		{"..", []string{"build", "-o", b.Peer, "./cmd/peer"}},
+		{".", []string{"build", "-o", b.ML, "./cmd/mlnode"}},
+	}
+	for _, s := range steps {
+		cmd := exec.Command("go", s.args...)
+		cmd.Dir = s.dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return b, fmt.Errorf("go %s in %s: %w", strings.Join(s.args, " "), s.dir, err)
+		}
+	}
+	return b, nil
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Results is everything one run measured; it is written as JSON.
+type Results struct {
+	Machine  Machine   `json:"machine"`
+	Started  time.Time `json:"started"`
+	ElapsedS float64   `json:"elapsed_s"`
+	Quick    bool      `json:"quick"`
+	Trials   int       `json:"trials"`
+	Ns       []int     `json:"ns"`
+	Cells    []*Cell   `json:"cells"`
+	Targets  []Target  `json:"targets"`
+	Source   string    `json:"peer_source"`
+	MLSeeds  string    `json:"ml_seeds"`
+	Notes    []string  `json:"notes,omitempty"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPUs    int     `json:"cpus"`
+	Model   string  `json:"cpu_model"`
+	MemGiB  float64 `json:"mem_gib"`
+	Kernel  string  `json:"kernel"`
+	Go      string  `json:"go"`
+	LoadAvg string  `json:"loadavg_at_start"`
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				m.Model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(string(b), "MemTotal: %f kB", &kb)
+		m.MemGiB = math.Round(kb/1024/1024*10) / 10
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}
+
+func (m Machine) String() string {
+	return fmt.Sprintf("%d CPUs (%s), %.1f GiB RAM, Linux %s, %s, load average at start %s",
+		m.CPUs, m.Model, m.MemGiB, m.Kernel, m.Go, m.LoadAvg)
+}
+
+func (r *Results) cell(variant string, n int) *Cell {
+	for _, c := range r.Cells {
+		if c.Variant == variant && c.N == n {
+			return c
+		}
+	}
+	return nil
+}
+
+// metric is one row kind of the table.
+type metric struct {
+	name  string
+	get   func(*Cell) []float64 // samples (p50 / max)
+	value func(*Cell) float64   // a single value (CPU, RSS)
+	unit  string
+}
+
+var metrics = []metric{
+	{name: "formation, p50 / max", get: func(c *Cell) []float64 { return c.Formation }},
+	{name: "formation: last process up → all have N, p50", get: func(c *Cell) []float64 { return c.FormationUp }},
+	{name: "removal (kill -9 non-leader), p50 / max", get: func(c *Cell) []float64 { return c.Removal }},
+	{name: "failover (kill -9 of node 1), p50 / max", get: func(c *Cell) []float64 { return c.Failover }},
+	{name: "removal: detection → last view, p50", get: func(c *Cell) []float64 { return c.RemovalAfter }},
+	{name: "failover: detection → last view, p50", get: func(c *Cell) []float64 { return c.FailoverAfter }},
+	{name: "CPU per process (% of a core)", value: func(c *Cell) float64 { return c.CPU }, unit: "%"},
+	{name: "RSS per process", value: func(c *Cell) float64 { return c.RSS }, unit: "MiB"},
+}
+
+// central is the number a ratio compares: p50, or the single value.
+func (m metric) central(c *Cell) float64 {
+	if c == nil {
+		return math.NaN()
+	}
+	if m.value != nil {
+		if c.Window == 0 {
+			return math.NaN()
+		}
+		return m.value(c)
+	}
+	return p50(m.get(c))
+}
+
+func (m metric) cellText(c *Cell, maxToo bool) string {
+	if c == nil {
+		return "–"
+	}
+	if m.value != nil {
+		if c.Window == 0 {
+			return "–"
+		}
+		s := fmt.Sprintf("%.2f %s", m.value(c), m.unit)
+		switch m.unit {
+		case "MiB":
+			s = fmt.Sprintf("%.1f %s", m.value(c), m.unit)
+		case "/s":
+			s = fmt.Sprintf("%.0f/s", m.value(c))
+		}
+		if c.Unsteady > 0 && m.unit == "%" {
+			s += fmt.Sprintf(" (%d changes!)", c.Unsteady)
+		}
+		return s
+	}
+	xs := m.get(c)
+	if len(xs) == 0 {
+		if len(c.Errors) > 0 {
+			return "failed"
+		}
+		return "–"
+	}
+	s := fmtMS(p50(xs))
+	if maxToo {
+		s += " / " + fmtMS(maxOf(xs))
+	}
+	if len(xs) < c.Trials {
+		s += fmt.Sprintf(" (%d/%d ok)", len(xs), c.Trials)
+	}
+	return s
+}
+
+// table writes the results as one Markdown table: for every N, every metric,
+// the variants side by side with the memberlist ÷ peer ratios.
+func (r *Results) table(w io.Writer) {
+	vs := allVariants()
+	byKey := map[string]*variant{}
+	for _, v := range vs {
+		byKey[v.Key] = v
+	}
+	cols := []string{"peer-100ms", "peer-100ms-ff", "ml-tuned", "ratio:0", "ratio:1", "peer-default", "ml-local", "ratio:2"}
+	head := []string{"N", "metric"}
+	for _, c := range cols {
+		if k, ok := strings.CutPrefix(c, "ratio:"); ok {
+			head = append(head, pairs[k[0]-'0'].Label)
+		} else {
+			head = append(head, byKey[c].Label)
+		}
+	}
+	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
+	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
+	for _, n := range r.Ns {
+		for _, m := range metrics {
+			row := []string{fmt.Sprint(n), m.name}
+			for _, c := range cols {
+				if k, ok := strings.CutPrefix(c, "ratio:"); ok {
+					p := pairs[k[0]-'0']
+					row = append(row, fmtRatio(m.central(r.cell(p.ML, n)), m.central(r.cell(p.Peer, n))))
+					continue
+				}
+				row = append(row, m.cellText(r.cell(c, n), strings.Contains(m.name, "max")))
+			}
+			fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
+		}
+	}
+}
+
+// Target is one goal of issue 6 and whether this run met it.
+type Target struct {
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      *bool  `json:"met"` // nil: not measured in this run
+}
+
+func (r *Results) targets() []Target {
+	var ts []Target
+	add := func(goal, measured string, met bool, ok bool) {
+		t := Target{Goal: goal, Measured: measured}
+		if ok {
+			t.Met = &met
+		}
+		ts = append(ts, t)
+	}
+	// held reports a cell that did not hold (no samples, errors) as missed.
+	held := func(goal string, c *Cell, samples []float64) bool {
+		if c != nil && len(samples) == 0 && len(c.Errors) > 0 {
+			add(goal, "did not hold on this machine: "+c.Errors[0], false, true)
+			return false
+		}
+		return true
+	}
+	form := func(n int, limit float64, key string) {
+		c := r.cell(key, n)
+		v, up, after := math.NaN(), math.NaN(), math.NaN()
+		if c != nil {
+			v, up, after = p50(c.Formation), p50(c.Startup), p50(c.FormationUp)
+		}
+		goal := fmt.Sprintf("formation N=%d ≤ %s (%s, p50)", n, fmtMS(limit), byKeyVariant(key).Label)
+		if c == nil || !held(goal, c, c.Formation) {
+			return
+		}
+		add(goal, fmt.Sprintf("p50 %s, max %s: the last process was up after %s (p50), then %s to every full view",
+			fmtMS(v), fmtMS(maxOf(c.Formation)), fmtMS(up), fmtMS(after)),
+			v <= limit, !math.IsNaN(v))
+	}
+	for _, key := range []string{"peer-100ms", "peer-default"} {
+		form(16, 50, key)
+		form(64, 300, key)
+	}
+	for _, key := range []string{"peer-100ms", "peer-default"} {
+		v := byKeyVariant(key)
+		limit := ms(v.Timeout) + 5
+		for _, n := range r.Ns {
+			if n > 64 {
+				continue
+			}
+			c := r.cell(key, n)
+			if c == nil {
+				continue
+			}
+			goal := fmt.Sprintf("removal N=%d: kill -9 → last view p50 ≤ timeout + 5 ms = %s (%s)", n, fmtMS(limit), v.Label)
+			if !held(goal, c, c.Removal) {
+				continue
+			}
+			rem, after := p50(c.Removal), p50(c.RemovalAfter)
+			add(goal, fmt.Sprintf("p50 %s, max %s", fmtMS(rem), fmtMS(maxOf(c.Removal))), rem <= limit, !math.IsNaN(rem))
+			add(fmt.Sprintf("removal N=%d: leader's detection → last view p50 ≤ 5 ms (%s)", n, v.Label),
+				fmt.Sprintf("p50 %s, max %s", fmtMS(after), fmtMS(maxOf(c.RemovalAfter))),
+				after <= 5, !math.IsNaN(after))
+		}
+	}
+	for _, n := range r.Ns {
+		if n > 64 {
+			continue
+		}
+		c := r.cell("peer-100ms-ff", n)
+		goal := fmt.Sprintf("-fast-fail N=%d: kill -9 → new view ≤ 10 ms (p50)", n)
+		if c == nil || !held(goal, c, c.Removal) {
+			continue
+		}
+		rem := p50(c.Removal)
+		slow, kills := 0, 0
+		for _, d := range append(slices.Clone(c.RemovalDetect), c.FailoverDetect...) {
+			kills++
+			if d >= 50 {
+				slow++ // not from the connection: the heartbeat timeout caught it
+			}
+		}
+		add(goal,
+			fmt.Sprintf("removal p50 %s, max %s; failover p50 %s, max %s; %d of %d kills detected only by the heartbeat timeout",
+				fmtMS(rem), fmtMS(maxOf(c.Removal)), fmtMS(p50(c.Failover)), fmtMS(maxOf(c.Failover)), slow, kills),
+			rem <= 10, !math.IsNaN(rem))
+	}
+	p, m := r.cell("peer-100ms", 16), r.cell("ml-tuned", 16)
+	if p != nil && m != nil && p.Window > 0 && m.Window > 0 {
+		add("CPU per process at N=16, T=100ms ≤ memberlist's",
+			fmt.Sprintf("peer %.2f%%, memberlist %.2f%%", p.CPU, m.CPU), p.CPU <= m.CPU, true)
+		add("RSS per process at N=16, T=100ms ≤ memberlist's",
+			fmt.Sprintf("peer %.1f MiB, memberlist %.1f MiB", p.RSS, m.RSS), p.RSS <= m.RSS, true)
+	} else {
+		add("CPU and RSS per process at N=16, T=100ms ≤ memberlist's", "not measured", false, false)
+	}
+	return ts
+}
+
+func maxOfCell(c *Cell, get func(*Cell) []float64) float64 {
+	if c == nil {
+		return math.NaN()
+	}
+	return maxOf(get(c))
+}
+
+func byKeyVariant(key string) *variant {
+	for _, v := range allVariants() {
+		if v.Key == key {
+			return v
+		}
+	}
+	return nil
+}
+
+func (r *Results) printTargets(w io.Writer) {
+	for _, t := range r.Targets {
+		mark := "n/a   "
+		if t.Met != nil {
+			mark = "MISSED"
+			if *t.Met {
+				mark = "met   "
+			}
+		}
+		fmt.Fprintf(w, "- %s  %s: %s\n", mark, t.Goal, t.Measured)
+	}
+}
+
+func (r *Results) printErrors(w io.Writer) {
+	for _, c := range r.Cells {
+		for _, e := range c.Errors {
+			fmt.Fprintf(w, "- %s N=%d %s\n", c.Variant, c.N, e)
+		}
+	}
+}
+
+// source names the peer code measured: the commit and the uncommitted files
+// outside bench/ (the benchmark builds the working tree).
+func source(root string) string {
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (not a git checkout)"
+	}
+	s := "commit " + strings.TrimSpace(string(head))
+	st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!docs").Output()
+	if err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		var files []string
+		for _, l := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+			if len(l) > 3 {
+				files = append(files, strings.TrimSpace(l[3:]))
+			}
+		}
+		s += " with uncommitted changes in " + strings.Join(files, ", ")
+	}
+	return s
+}

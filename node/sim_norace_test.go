@@ -1,0 +1,8 @@
+//go:build !race
+
+package node
+
+const (
+	raceEnabled  = false
+	simRaceSeeds = 5000
+)

@@ -1,0 +1,739 @@
+package node
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"peer/codec"
+)
+
+// simParams is one schedule's world, drawn from its seed.
+type simParams struct {
+	n         int     // peers in the hostsfile, all of which start sooner or later
+	maxDelay  int64   // usual TCP delay bound (units)
+	slowProb  float64 // chance that a TCP message is slow
+	slowDelay int64   // a slow message's delay bound
+	hbLoss    float64 // chance that a heartbeat is lost (never two in a row on one pair)
+	hbLate    int64   // heartbeat delay bound
+	timeout   int64   // detector timeout
+	rejoin    bool    // Config.Rejoin
+	tc4       bool    // peer 1 runs with -t
+	faults    int     // faults to inject, one at a time
+}
+
+func drawParams(rng *rand.Rand) simParams {
+	p := simParams{n: 3 + rng.IntN(maxSimPeers-2)}
+	p.maxDelay = [...]int64{50, 250, 800}[rng.IntN(3)]
+	if rng.IntN(3) == 0 {
+		p.slowProb, p.slowDelay = 0.05, 2500
+	}
+	p.hbLate = simInterval / 4
+	switch rng.IntN(3) {
+	case 0: // the default -hb-timeout: two intervals; no heartbeat is lost
+		p.timeout = 2 * simInterval
+	case 1:
+		p.hbLoss, p.timeout = 0.05, 3*simInterval
+	default:
+		p.hbLoss, p.timeout = 0.25, 3*simInterval
+	}
+	p.rejoin = rng.IntN(2) == 0
+	p.tc4 = rng.IntN(8) == 0
+	p.faults = rng.IntN(7)
+	return p
+}
+
+// The liveness bound: once the last fault has happened (a crash, a resume, a
+// start), every alive started peer is in one view of exactly the alive
+// started peers within simBound(timeout) = 2*timeout + 8*RetryTicks ticks
+// (twice the timeout: a new member's first silence gets one more grace
+// period, Config.NewMemberGrace). See docs/simulation.md.
+const simBoundRetries = 8
+
+// simMaxTicks ends a schedule that does not end by itself.
+const simMaxTicks = 20000
+
+func simBound(timeout int64) int64 {
+	return 2*timeout + simBoundRetries*simRetryTicks*unitsPerTick
+}
+
+// tailUnits: after the last fault is handled, the run goes on this long and
+// the view must not change.
+func (s *sim) tailUnits() int64 { return 2*s.p.timeout + 2*simInterval }
+
+type faultKind uint8
+
+const (
+	fCrashMember     faultKind = iota // a member crashes
+	fCrashLeader                      // the leader crashes, idle
+	fLeaderMidChange                  // the leader crashes at a step of a change (a join or a delete)
+	fMemberMidChange                  // a member crashes at a step of a join
+	fTakeover                         // the leader crashes, then the next leader at a step of its takeover
+	fPause                            // a peer stops past the timeout (or shortly) and resumes
+	fRestart                          // a crashed or removed peer starts again with its id
+	fJoinRace                         // a peer crashes and another starts at about the same time
+	fTestCase4                        // the -t leader's DEL to all but the next leader, then its exit
+	numFaultKinds
+)
+
+var faultNames = [numFaultKinds]string{"crash-member", "crash-leader", "leader-mid-change", "member-mid-change",
+	"takeover-crash", "pause", "restart", "join-race", "testcase4"}
+
+// trigger crashes a peer in the middle of a step: the step's output is cut
+// (each destination gets a prefix of what the step sent to it, a prefix of
+// its lines is printed) and the peer is gone.
+type trigger struct {
+	node codec.PeerID
+	inc  uint32
+	on   trigOn
+	typ  codec.Type
+	skip int // matching steps to let pass first
+	desc string
+}
+
+type trigOn uint8
+
+const (
+	onOutput trigOn = iota // a step that sends or installs something
+	onSend                 // a step that sends a message of type typ
+	onRecv                 // a step whose input is a message of type typ
+)
+
+func (t *trigger) matches(in Input, out Output) bool {
+	switch t.on {
+	case onSend:
+		for _, s := range out.Sends {
+			if s.Msg.Type() == t.typ {
+				return true
+			}
+		}
+		return false
+	case onRecv:
+		r, ok := in.(Receive)
+		return ok && r.Msg.Type() == t.typ
+	}
+	return len(out.Sends) > 0 || len(out.Views) > 0
+}
+
+type simStats struct {
+	steps, msgs, heartbeats int
+	skewed                  int // false suspicions of peers that did not know the view yet
+	falseReports            int // unreachable lines about running peers
+	faults                  [numFaultKinds]int
+	maxSettle               int64 // longest time from a fault to a stable group
+	maxOver                 int64 // the same, less twice the timeout
+	end                     int64 // virtual time at the end
+}
+
+// sim is one schedule: peers, network, detector, faults and the checker, in
+// one goroutine, driven by a seeded *rand.Rand.
+type sim struct {
+	seed   uint64
+	p      simParams
+	faults Faults
+	rng    *rand.Rand
+	c      *cluster
+	net    *simNet
+	events evHeap
+	calls  []func() // evCall actions
+	seq    uint64
+	now    int64
+
+	inc       [maxSimPeers + 1]uint32 // incarnation: bumped at every start
+	pending   [maxSimPeers + 1]bool   // its first start is still scheduled
+	det       [maxSimPeers + 1]*simDet
+	hbLost    [maxSimPeers + 1][maxSimPeers + 1]bool
+	paused    [maxSimPeers + 1]bool
+	pausedAt  [maxSimPeers + 1]int64
+	resumeAt  [maxSimPeers + 1]int64
+	pausedN   int
+	trig      *trigger
+	chk       checker
+	joinsLeft int // first starts still to come
+
+	faultsLeft     int
+	faultScheduled bool
+	lastEvent      int64 // time of the last fault or start
+	stable         bool
+	stableView     View
+	dirty          bool
+	tail           bool
+	tailView       codec.ViewID
+	done           bool
+	err            error
+
+	tracing bool
+	trace   []string
+	stats   simStats
+}
+
+func newSim(seed uint64, faults Faults, tracing bool) *sim {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed_0f_9ee2))
+	s := &sim{seed: seed, faults: faults, rng: rng, tracing: tracing, chk: newChecker()}
+	s.p = drawParams(rng)
+	s.net = &simNet{s: s}
+	s.c = newCluster(nil, s.p.n, s.configure)
+	s.c.net = s.net
+	return s
+}
+
+func (s *sim) configure(cfg *Config) {
+	restarted := s.inc[cfg.Self] > 1
+	cfg.Leader = cfg.Self == 1 && !restarted // a restarted peer 1 runs with -join
+	cfg.TestCase4 = s.p.tc4 && cfg.Self == 1 && !restarted
+	cfg.RetryTicks = simRetryTicks
+	cfg.ReconcileTicks = simRetryTicks * int(max(1, s.p.timeout/simInterval)) // as cmd/peer
+	cfg.Rejoin = s.p.rejoin
+	cfg.NewMemberGrace = 0 // the default, ReconcileTicks+RetryTicks
+	cfg.Faults = s.faults
+	cfg.Logger = zerolog.Nop()
+}
+
+func (s *sim) String() string {
+	p := s.p
+	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), heartbeat loss %.0f%% late <=%s, timeout %s ticks, rejoin %v, -t %v, %d faults",
+		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.hbLoss, fmtTime(p.hbLate),
+		fmtTime(p.timeout), p.rejoin, p.tc4, p.faults)
+}
+
+func (s *sim) tracef(format string, args ...any) {
+	s.trace = append(s.trace, fmt.Sprintf("%10s  ", fmtTime(s.now))+fmt.Sprintf(format, args...))
+}
+
+func (s *sim) fail(format string, args ...any) {
+	if s.err != nil {
+		return
+	}
+	s.err = fmt.Errorf("t=%s: %s", fmtTime(s.now), fmt.Sprintf(format, args...))
+	if s.tracing {
+		s.tracef("VIOLATION %s", fmt.Sprintf(format, args...))
+	}
+}
+
+// run plays the whole schedule; s.err is the first violation.
+func (s *sim) run() {
+	if s.tracing {
+		s.trace = append(s.trace, s.String())
+	}
+	s.faultsLeft = s.p.faults
+	s.at(0, func() { s.startPeer(1) })
+	// Joins at random times: most early, some late enough to race with faults.
+	for id := codec.PeerID(2); int(id) <= s.p.n; id++ {
+		at := 1 + s.rng.Int64N(int64(3*s.p.n)*unitsPerTick)
+		if s.rng.IntN(4) == 0 {
+			at = 1 + s.rng.Int64N(150*unitsPerTick)
+		}
+		s.pending[id] = true
+		s.joinsLeft++
+		s.at(at, func() {
+			if s.pending[id] {
+				s.startPeer(id)
+			}
+		})
+	}
+	for s.err == nil && !s.done {
+		if len(s.events) == 0 {
+			s.fail("nothing left to happen")
+			break
+		}
+		e := s.events.pop()
+		s.now = e.at
+		switch e.kind {
+		case evMsg:
+			s.deliver(e)
+		case evHB:
+			s.heartbeats(e)
+		case evTick:
+			s.tick(e)
+		case evRound:
+			s.roundEvent(e)
+		case evCall:
+			fn := s.calls[e.call]
+			s.calls[e.call] = nil
+			fn()
+		}
+		if s.dirty && s.err == nil {
+			s.dirty = false
+			s.evaluate()
+		}
+		if s.now > simMaxTicks*unitsPerTick && s.err == nil {
+			s.fail("the schedule did not end by tick %d%s", simMaxTicks, s.describe())
+		}
+		if !s.stable && s.pausedN == 0 && s.now > s.lastEvent+simBound(s.p.timeout) && s.err == nil {
+			s.fail("liveness: no agreed view of exactly the alive started peers %s within %s ticks of the last fault at %s%s",
+				fmtIDs(s.aliveIDs()), fmtTime(simBound(s.p.timeout)), fmtTime(s.lastEvent), s.describe())
+		}
+	}
+	s.stats.end = s.now
+	s.stats.falseReports = s.chk.falseReports
+}
+
+func (s *sim) tick(e event) {
+	id := e.a
+	if e.gen != s.inc[id] || !s.c.alive[id] {
+		return
+	}
+	s.schedule(event{at: s.now + unitsPerTick, kind: evTick, a: id, gen: e.gen})
+	if s.paused[id] {
+		return
+	}
+	if s.tracing {
+		s.tracef("tick %d", id)
+	}
+	s.step(id, Tick{})
+	s.expire(id)
+}
+
+func (s *sim) roundEvent(e event) {
+	id := e.a
+	if e.gen != s.inc[id] || !s.c.alive[id] {
+		return
+	}
+	s.schedule(event{at: s.now + simInterval, kind: evRound, a: id, gen: e.gen})
+	if s.paused[id] || s.det[id] == nil {
+		return
+	}
+	s.round(id)
+	s.expire(id)
+}
+
+// step runs one input through a peer, as Runner.Run does, with the checks,
+// the trace and a crash in the middle of the step when a trigger fires.
+func (s *sim) step(id codec.PeerID, in Input) {
+	if !s.c.alive[id] || s.paused[id] || s.err != nil {
+		return
+	}
+	nd := s.c.nodes[id]
+	pre := preStep{role: nd.role, op: nd.op, view: nd.view.ID}
+	out := nd.Step(in)
+	s.stats.steps++
+	var fired *trigger
+	if t := s.trig; t != nil && t.node == id && t.inc == s.inc[id] && out.Exit == nil && t.matches(in, out) {
+		if t.skip > 0 {
+			t.skip--
+		} else {
+			fired, s.trig = t, nil
+			out = s.cut(id, out)
+		}
+	}
+	if s.tracing {
+		for _, v := range out.Views {
+			s.tracef("%d installs view %d leader %d [%s] (role %v)", id, v.ID, v.Leader, codec.FormatIDs(v.Members), nd.role)
+		}
+		for _, l := range out.Lines {
+			if !strings.HasSuffix(l, "]}") {
+				s.tracef("%d stderr %s", id, l)
+			}
+		}
+	}
+	s.chk.up = s.upMask()
+	if err := s.chk.step(nd, id, in, pre, out); err != nil {
+		s.fail("%v", err)
+	}
+	s.c.apply(id, out)
+	if len(out.Sends) > 0 || len(out.Views) > 0 || out.Exit != nil || pre.role != nd.role {
+		s.dirty = true
+	}
+	if e := out.Exit; e != nil {
+		s.det[id] = nil
+		if s.tracing {
+			s.tracef("%d exits: %s %s", id, e.Reason, e.Line)
+		}
+		if e.Flush { // the -t exit: a fault
+			s.stats.faults[fTestCase4]++
+			s.lastEvent = s.now
+		}
+		return
+	}
+	if fired != nil {
+		s.kill(id, "in the middle of a step: "+fired.desc)
+		return
+	}
+	s.syncDetector(id)
+}
+
+// cut is what a crash in the middle of carrying out out leaves: each
+// destination got a prefix of its messages (TCP queues per peer), a prefix of
+// the lines was printed.
+func (s *sim) cut(id codec.PeerID, out Output) Output {
+	var count, keep [maxSimPeers + 1]int
+	for _, sd := range out.Sends {
+		for _, to := range sd.To {
+			count[to]++
+		}
+	}
+	for p := range count {
+		if count[p] > 0 {
+			keep[p] = s.rng.IntN(count[p] + 1)
+		}
+	}
+	var sends []Send
+	kept, total := 0, 0
+	for _, sd := range out.Sends {
+		var to []codec.PeerID
+		for _, p := range sd.To {
+			total++
+			if keep[p] > 0 {
+				keep[p]--
+				to = append(to, p)
+				kept++
+			}
+		}
+		if len(to) > 0 {
+			sends = append(sends, Send{To: to, Msg: sd.Msg})
+		}
+	}
+	lines := out.Lines[:s.rng.IntN(len(out.Lines)+1)]
+	nv := 0
+	for _, l := range lines {
+		if strings.HasSuffix(l, "]}") {
+			nv++
+		}
+	}
+	if s.tracing {
+		var what []string
+		for _, sd := range sends {
+			what = append(what, fmt.Sprintf("%s to [%s]", fmtMsg(sd.Msg), codec.FormatIDs(sd.To)))
+		}
+		s.tracef("%d crashes half-way: %d of %d messages left (%s), %d of %d lines printed",
+			id, kept, total, strings.Join(what, "; "), len(lines), len(out.Lines))
+	}
+	return Output{Sends: sends, Views: out.Views[:nv], Lines: lines}
+}
+
+// startPeer starts (or restarts, as a fresh Node with the same Config and
+// -join) peer id.
+func (s *sim) startPeer(id codec.PeerID) {
+	if s.pending[id] {
+		s.pending[id] = false
+		s.joinsLeft--
+	}
+	s.inc[id]++
+	s.c.spawn(id)
+	s.det[id] = s.newDet(id)
+	s.chk.restart(id)
+	s.lastEvent = s.now
+	s.dirty = true
+	if s.tracing {
+		if s.inc[id] > 1 {
+			s.tracef("FAULT restart %d", id)
+		} else {
+			s.tracef("start %d", id)
+		}
+	}
+	s.schedule(event{at: s.now + 1 + s.rng.Int64N(unitsPerTick), kind: evTick, a: id, gen: s.inc[id]})
+	s.schedule(event{at: s.now + 1 + s.rng.Int64N(simInterval), kind: evRound, a: id, gen: s.inc[id]})
+	s.step(id, Start{})
+}
+
+// kill crashes a peer: no goodbye, what it sent stays in flight, what was on
+// its way to it is lost.
+func (s *sim) kill(id codec.PeerID, why string) {
+	if s.tracing {
+		s.tracef("FAULT crash %d (%s)", id, why)
+	}
+	s.c.crash(id)
+	s.det[id] = nil
+	if s.paused[id] {
+		s.paused[id] = false
+		s.pausedN--
+	}
+	s.lastEvent = s.now
+	s.dirty = true
+}
+
+func (s *sim) pause(id codec.PeerID, d int64) {
+	if s.tracing {
+		s.tracef("FAULT pause %d for %s ticks", id, fmtTime(d))
+	}
+	s.paused[id] = true
+	s.pausedN++
+	s.pausedAt[id], s.resumeAt[id] = s.now, s.now+d
+	inc := s.inc[id]
+	s.dirty = true
+	s.at(s.now+d, func() {
+		if s.inc[id] != inc || !s.paused[id] {
+			return
+		}
+		if s.tracing {
+			s.tracef("FAULT resume %d", id)
+		}
+		s.paused[id] = false
+		s.pausedN--
+		s.lastEvent = s.now
+		s.dirty = true
+		s.resumeDet(id, s.now-s.pausedAt[id])
+		if s.c.alive[id] && s.det[id] != nil {
+			s.round(id) // the detector's ticker fires at once after a stall
+		}
+	})
+}
+
+// upMask has a bit for every running, unpaused peer.
+func (s *sim) upMask() uint32 {
+	var m uint32
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		if s.c.alive[id] && !s.paused[id] {
+			m |= 1 << id
+		}
+	}
+	return m
+}
+
+// aliveIDs are the running peers, paused ones included.
+func (s *sim) aliveIDs() []codec.PeerID {
+	var out []codec.PeerID
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		if s.c.alive[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// stableNow reports the agreed view when the group is stable: no one paused,
+// every running peer is in one view whose members are exactly the running
+// peers, follows its leader, and the leader has nothing in progress.
+func (s *sim) stableNow() (View, bool) {
+	if s.pausedN > 0 {
+		return View{}, false
+	}
+	var v View
+	n := 0
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		if !s.c.alive[id] {
+			continue
+		}
+		nd := s.c.nodes[id]
+		if nd.role != roleMember && nd.role != roleLeader {
+			return View{}, false
+		}
+		if n == 0 {
+			v = nd.view
+		}
+		if nd.view.ID != v.ID || nd.leader != v.Leader || n >= len(v.Members) || v.Members[n] != id {
+			return View{}, false
+		}
+		n++
+	}
+	if n == 0 || n != len(v.Members) {
+		return View{}, false
+	}
+	l := s.c.nodes[v.Leader]
+	if l.role != roleLeader || l.op != nil || l.rec != nil || len(l.joins) > 0 {
+		return View{}, false
+	}
+	return v, true
+}
+
+func (s *sim) evaluate() {
+	v, ok := s.stableNow()
+	if !ok {
+		s.stable = false
+		return
+	}
+	if s.stable && v.ID == s.stableView.ID {
+		return
+	}
+	s.stable, s.stableView = true, v
+	settle := s.now - s.lastEvent
+	s.stats.maxSettle = max(s.stats.maxSettle, settle)
+	s.stats.maxOver = max(s.stats.maxOver, settle-2*s.p.timeout)
+	if s.tracing {
+		s.tracef("stable: view %d leader %d [%s], %s ticks after the last fault", v.ID, v.Leader, codec.FormatIDs(v.Members), fmtTime(settle))
+	}
+	if s.tail && v.ID != s.tailView {
+		s.fail("liveness: the view changed from %d to %d with no fault", s.tailView, v.ID)
+		return
+	}
+	// Invariant 5: a failure that was reported is acted on; no one keeps an
+	// unreachable report about a member of the agreed view.
+	for _, x := range v.Members {
+		for _, p := range v.Members {
+			if s.chk.reported[x][p] && !s.chk.falsely[x][p] {
+				s.fail("invariant 5 (reports acted on): peer %d printed peer %d unreachable, but %d is still in the agreed view %d [%s]",
+					x, p, p, v.ID, codec.FormatIDs(v.Members))
+				return
+			}
+		}
+	}
+	if t := s.trig; t != nil {
+		if s.tracing {
+			s.tracef("trigger did not fire: %s", t.desc)
+		}
+		s.trig = nil
+	}
+	s.plan()
+}
+
+// plan schedules the next fault once the group is stable, or the end.
+func (s *sim) plan() {
+	if s.tail || s.faultScheduled {
+		return
+	}
+	if s.p.tc4 && s.inc[1] == 1 && s.c.alive[1] && !s.c.nodes[1].t4 {
+		return // the -t leader acts first, once everyone has joined
+	}
+	if s.faultsLeft > 0 {
+		s.faultScheduled = true
+		s.at(s.now+s.rng.Int64N(6*unitsPerTick), s.inject)
+		return
+	}
+	if s.joinsLeft == 0 {
+		s.tail, s.tailView = true, s.stableView.ID
+		s.at(s.now+s.tailUnits(), func() {
+			if v, ok := s.stableNow(); !ok || v.ID != s.tailView {
+				s.fail("liveness: the group did not stay in view %d%s", s.tailView, s.describe())
+				return
+			}
+			s.done = true
+		})
+	}
+}
+
+// inject starts one fault within the contract: the group is stable, and only
+// a leader crashing in the middle of a change adds a second one.
+func (s *sim) inject() {
+	s.faultScheduled = false
+	if !s.stable {
+		return // a join started meanwhile: plan() runs again once stable
+	}
+	v := s.stableView
+	leader := v.Leader
+	var others, joinable []codec.PeerID
+	for _, p := range v.Members {
+		if p != leader {
+			others = append(others, p)
+		}
+	}
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		if !s.c.alive[id] {
+			joinable = append(joinable, id)
+		}
+	}
+	pick := func(ids []codec.PeerID) codec.PeerID { return ids[s.rng.IntN(len(ids))] }
+	var weights [numFaultKinds]int
+	if len(others) > 0 {
+		weights[fCrashMember] = 2
+		weights[fCrashLeader] = 2
+		weights[fPause] = 3
+	}
+	if len(others) > 1 || len(others) > 0 && len(joinable) > 0 {
+		weights[fLeaderMidChange] = 5
+	}
+	if len(others) > 0 && len(joinable) > 0 {
+		weights[fMemberMidChange] = 2
+		weights[fJoinRace] = 2
+	}
+	if len(others) > 1 {
+		weights[fTakeover] = 3
+	}
+	if len(joinable) > 0 {
+		weights[fRestart] = 1
+	}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	s.faultsLeft--
+	if total == 0 {
+		return
+	}
+	r := s.rng.IntN(total)
+	kind := faultKind(0)
+	for ; r >= weights[kind]; kind++ {
+		r -= weights[kind]
+	}
+	s.stats.faults[kind]++
+	if s.tracing {
+		s.tracef("FAULT %s", faultNames[kind])
+	}
+	switch kind {
+	case fCrashMember:
+		s.kill(pick(others), "member")
+	case fCrashLeader:
+		s.kill(leader, "leader")
+	case fLeaderMidChange:
+		s.arm(leader, []trigger{
+			{on: onSend, typ: codec.TypeReq, desc: "the leader, after sending REQ to some members"},
+			{on: onRecv, typ: codec.TypeOK, skip: s.rng.IntN(len(v.Members)), desc: "the leader, after some OKs"},
+			{on: onSend, typ: codec.TypeNewView, desc: "the leader, after sending NEWVIEW to some members"},
+			{on: onOutput, skip: s.rng.IntN(5), desc: "the leader, at a step of the change"},
+		})
+		if len(joinable) > 0 && (len(others) < 2 || s.rng.IntN(2) == 0) {
+			s.startPeer(pick(joinable)) // the change is a join
+		} else {
+			s.kill(pick(others), "member, whose delete the leader runs") // the change is a delete
+		}
+	case fMemberMidChange:
+		s.arm(pick(others), []trigger{
+			{on: onRecv, typ: codec.TypeReq, desc: "a member, on REQ"},
+			{on: onRecv, typ: codec.TypeNewView, desc: "a member, on NEWVIEW"},
+			{on: onOutput, skip: s.rng.IntN(4), desc: "a member, at a step of the change"},
+		})
+		s.startPeer(pick(joinable))
+	case fTakeover:
+		next := others[0]
+		s.arm(next, []trigger{
+			{on: onSend, typ: codec.TypeNewLeader, desc: "the next leader, after sending NEWLEADER to some"},
+			{on: onRecv, typ: codec.TypePendingReply, skip: s.rng.IntN(len(others) - 1), desc: "the next leader, after some pending replies"},
+			{on: onSend, typ: codec.TypeNewView, desc: "the next leader, after sending NEWVIEW to some"},
+			{on: onSend, typ: codec.TypeReq, desc: "the next leader, after sending REQ to some"},
+			{on: onOutput, skip: s.rng.IntN(6), desc: "the next leader, at a step of its takeover"},
+		})
+		s.kill(leader, "leader")
+	case fPause:
+		x := pick(v.Members)
+		var d int64
+		if s.p.hbLoss == 0 && s.rng.IntN(4) == 0 { // short: nobody can notice
+			d = 1 + s.rng.Int64N(s.p.timeout-simInterval-s.p.hbLate-1)
+		} else { // long: every watcher notices, even one that watches it afresh once
+			d = 2*s.p.timeout + s.p.hbLate + 3*unitsPerTick + s.rng.Int64N(3*s.p.timeout)
+		}
+		s.pause(x, d)
+	case fRestart:
+		s.startPeer(pick(joinable))
+	case fJoinRace:
+		joiner := pick(joinable)
+		s.kill(pick(v.Members), "while a peer joins")
+		if !s.pending[joiner] {
+			s.pending[joiner] = true
+			s.joinsLeft++
+		}
+		s.at(s.now+s.rng.Int64N(s.p.timeout+2*simInterval), func() {
+			if s.pending[joiner] {
+				s.startPeer(joiner)
+			}
+		})
+	}
+}
+
+// arm sets one of the triggers, chosen at random, on peer id.
+func (s *sim) arm(id codec.PeerID, choices []trigger) {
+	t := choices[s.rng.IntN(len(choices))]
+	t.node, t.inc = id, s.inc[id]
+	t.desc = fmt.Sprintf("%s (peer %d)", t.desc, id)
+	s.trig = &t
+	if s.tracing {
+		s.tracef("armed: crash %s", t.desc)
+	}
+}
+
+// describe is the state of every peer, for a liveness failure.
+func (s *sim) describe() string {
+	var b strings.Builder
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		nd := s.c.nodes[id]
+		if nd == nil {
+			fmt.Fprintf(&b, "\n  peer %d: never started", id)
+			continue
+		}
+		fmt.Fprintf(&b, "\n  peer %d: alive %v paused %v role %v view %d leader %d [%s] follows %d",
+			id, s.c.alive[id], s.paused[id], nd.role, nd.view.ID, nd.view.Leader, codec.FormatIDs(nd.view.Members), nd.leader)
+	}
+	return b.String()
+}
+
+func fmtIDs(ids []codec.PeerID) string { return "[" + codec.FormatIDs(ids) + "]" }

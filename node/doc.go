@@ -26,6 +26,18 @@
 //     operation before it acts: the most advanced view wins and is re-sent,
 //     unchanged, to the members behind it; the pending operation of that view
 //     is restarted, together with the removal of the failed leader;
+//   - if every member that answered saved the same pending operation, the old
+//     leader may already have committed it (and printed the view) before dying:
+//     the new leader installs exactly that view under the old leader's name
+//     (committable) and only then removes the old leader;
 //   - a newer view that does not contain this peer, from anyone, means it was
 //     removed: it exits (or joins again with Config.Rejoin).
+//
+// Two rules keep false suspicions from doing harm. A member that entered the
+// view recently may not know yet that it should send heartbeats here: its
+// first silence is watched once more before it is reported
+// (Config.NewMemberGrace). And a peer reported unreachable that then leads
+// this peer was alive after all: the report is forgotten and it is watched
+// afresh (revive). docs/simulation.md lists the schedules that showed each
+// rule was needed.
 package node

@@ -46,9 +46,6 @@ const (
 	// maxPacket bounds a datagram; a heartbeat is a few dozen bytes, and a
 	// longer datagram is truncated to this and then fails to decode.
 	maxPacket = 2048
-	// packetQueue is how many decoded heartbeats may wait for Run; more are
-	// dropped, like any datagram.
-	packetQueue = 256
 )
 
 // Config is what a Detector needs. Self, Interval, Addr and Suspect are required.
@@ -66,7 +63,7 @@ type Config struct {
 	Addr func(codec.PeerID) (*net.UDPAddr, error)
 	// Suspect is called from Run's goroutine, once per silence of a watched member.
 	Suspect func(codec.PeerID)
-	// Heard, if set, is called from Run's goroutine when a heartbeat carries a
+	// Heard, if set, is called from the reader goroutine when a heartbeat carries a
 	// view id other than the one last given to SetView, from members and
 	// non-members alike, at most once per sender per Interval.
 	Heard func(from codec.PeerID, view codec.ViewID)
@@ -116,7 +113,12 @@ type Detector struct {
 	viewSet bool
 	viewCh  chan struct{} // 1-buffered: a view is waiting for Run
 
-	packets   chan *codec.Heartbeat // reader -> Run
+	// lmu guards loop, Run's state, which the reader updates directly: a
+	// heartbeat costs no hand-off between goroutines. loop is nil while Run
+	// is not running, and heartbeats that arrive then are dropped.
+	lmu  sync.Mutex
+	loop *loop
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -127,8 +129,8 @@ type Detector struct {
 	plain    []byte         // the reader's scratch for opened datagrams
 	throttle *seal.Throttle // rate-limits auth_failed lines, per source
 
-	// observed, when set by a test before Run, is called from Run's
-	// goroutine for every heartbeat Run accepts.
+	// observed, when set by a test before Run, is called (under lmu) for
+	// every heartbeat the loop accepts.
 	observed func(from codec.PeerID)
 }
 
@@ -160,12 +162,11 @@ func Listen(cfg Config) (*Detector, error) {
 // may be nil in tests that never send.
 func newDetector(cfg Config, conn *net.UDPConn) *Detector {
 	return &Detector{
-		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "detector").Logger(),
-		conn:    conn,
-		viewCh:  make(chan struct{}, 1),
-		packets: make(chan *codec.Heartbeat, packetQueue),
-		closed:  make(chan struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger.With().Str("component", "detector").Logger(),
+		conn:   conn,
+		viewCh: make(chan struct{}, 1),
+		closed: make(chan struct{}),
 		// One line per source per 10 s about datagrams with a wrong key.
 		throttle: seal.NewThrottle(10 * time.Second),
 	}
@@ -213,7 +214,7 @@ func (d *Detector) Close() error {
 	return d.closeErr
 }
 
-// read only translates and forwards: datagram -> heartbeat -> Run.
+// read decodes each datagram and records the heartbeat in Run's loop.
 func (d *Detector) read() {
 	defer d.wg.Done()
 	buf := make([]byte, maxPacket)
@@ -226,13 +227,27 @@ func (d *Detector) read() {
 			d.log.Debug().Str("event", "read_failed").Err(err).Msg("udp read failed")
 			continue
 		}
-		d.handlePacket(buf[:n], from)
+		if hb := d.handlePacket(buf[:n], from); hb != nil {
+			d.accept(hb, time.Now())
+		}
 	}
 }
 
-// handlePacket decodes one datagram and hands a heartbeat to Run without
-// blocking; anything else is counted and dropped with one debug line.
-func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) {
+// accept records a heartbeat in Run's loop, then calls Config.Heard if the
+// loop says so, outside the lock.
+func (d *Detector) accept(hb *codec.Heartbeat, now time.Time) {
+	d.lmu.Lock()
+	heard := d.loop != nil && d.loop.receive(hb, now)
+	d.lmu.Unlock()
+	if heard {
+		d.cfg.Heard(hb.From, hb.ViewID)
+	}
+}
+
+// handlePacket checks and decodes one datagram and returns the heartbeat in
+// it; anything else is counted and dropped with one debug line, and nil is
+// returned.
+func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) *codec.Heartbeat {
 	hb, err := d.open(b)
 	if errors.Is(err, ErrAuth) {
 		d.authFailed.Add(1)
@@ -244,19 +259,15 @@ func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) {
 			d.log.Warn().Str("event", "auth_failed").Stringer("addr", from).Err(err).
 				Msg("heartbeat refused: wrong or missing cluster key (further failures from this source are not logged for 10 s)")
 		}
-		return
+		return nil
 	}
 	if err != nil {
 		d.bad.Add(1)
 		d.log.Debug().Str("event", "bad_packet").Stringer("addr", from).Int("size", len(b)).Err(err).Msg("dropped datagram")
-		return
+		return nil
 	}
 	d.received.Add(1)
-	select {
-	case d.packets <- hb:
-	default: // Run is behind: a heartbeat may be lost like any datagram
-		d.log.Debug().Str("event", "queue_full").Uint32("from", uint32(hb.From)).Msg("dropped heartbeat")
-	}
+	return hb
 }
 
 // open checks and decodes one datagram: with a key it must be sealed by the

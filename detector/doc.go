@@ -6,29 +6,34 @@
 // in, so it is tested with plain time.Time values. Detector owns the UDP
 // socket and three goroutines:
 //
-//   - a reader, started by Listen, that only translates and forwards: it
-//     decodes each datagram (anything but a codec.Heartbeat is dropped with one
-//     debug line) and hands it to Run over a channel, dropping it if Run is
-//     behind;
-//   - Run, which the caller starts on its own goroutine and which owns the
-//     Tracker: every Interval it marshals one heartbeat and writes it to each
-//     other member, it arms a single timer at Tracker.NextDeadline so a silence
-//     is reported as soon as the timeout passes, and it calls the callbacks;
+//   - a reader, started by Listen, that decodes each datagram (anything but a
+//     codec.Heartbeat is dropped with one debug line) and records the
+//     heartbeat in Run's state itself, under a lock: a heartbeat costs one
+//     wake-up of one goroutine, not a hand-off between two;
+//   - Run, which the caller starts on its own goroutine: at every multiple of
+//     Interval on the wall clock it marshals one heartbeat and writes it to
+//     each other member, it arms a single timer at Tracker.NextDeadline so a
+//     silence is reported as soon as the timeout passes, and it calls
+//     Config.Suspect. Because every peer sends on the same wall-clock
+//     boundaries, a round's heartbeats reach a peer in one burst, which its
+//     reader takes in one wake-up;
 //   - a resolver, started and waited for by Run, that calls Config.Addr so a
 //     slow or failing DNS lookup never holds up heartbeats or timers.
 //
 // The node's event loop calls SetView after installing a view (or when it
 // stops watching, with an empty member list). SetView never blocks: it stores
 // the view and pokes Run, which applies the latest one, watches members it
-// adds from that moment, forgets members that left, and sends a heartbeat
-// round at once. Before the first SetView nothing is sent or watched.
+// adds from that moment, forgets members that left, and sends a heartbeat to
+// the new members at once (to everyone for the first view; the others get the
+// new view id with the next round). Before the first SetView nothing is sent or watched.
 //
 // The detector never touches node state. It talks back only through
 // Config.Suspect (once per silence of a watched member; a member is reported
 // again only after it has left the view and been added again) and
 // Config.Heard (a heartbeat carrying another view id, at most once per sender
-// per Interval). Both are called from Run's goroutine and should only hand
-// the event on: while they block, no heartbeat is sent.
+// per Interval). Suspect is called from Run's goroutine and Heard from the
+// reader's; both should only hand the event on: while Suspect blocks no
+// heartbeat is sent, and while Heard blocks none is read.
 //
 // With Config.Key every heartbeat is sealed (package seal: AES-256-GCM) for
 // its receiver: the datagram is 0xC5 followed by the sealed heartbeat, with

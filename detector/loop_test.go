@@ -72,7 +72,7 @@ func TestLoopIdleUntilFirstView(t *testing.T) {
 	l, rec := newTestLoop(t, nil)
 	seq := l.seq
 	l.sendRound(at(0))
-	l.receive(hb(2, 7, 1), at(1))
+	deliver(l, hb(2, 7, 1), at(1))
 	l.wake(at(10_000)) // no view: a long gap is no stall
 	l.expire(at(10_000))
 	if l.seq != seq || len(queued(l)) != 0 {
@@ -89,7 +89,7 @@ func TestLoopIdleUntilFirstView(t *testing.T) {
 func TestLoopReportsSilenceOnce(t *testing.T) {
 	l, rec := newTestLoop(t, nil)
 	l.setView(1, ids(1, 2, 3), at(0))
-	l.receive(hb(2, 1, 1), at(60))
+	deliver(l, hb(2, 1, 1), at(60))
 	l.expire(at(99))
 	l.expire(at(100))
 	l.expire(at(159))
@@ -118,7 +118,7 @@ func TestLoopHeard(t *testing.T) {
 	}
 	var want []heard
 	for i, s := range steps {
-		l.receive(s.hb, at(s.at))
+		deliver(l, s.hb, at(s.at))
 		if s.want {
 			want = append(want, heard{s.hb.From, s.hb.ViewID})
 		}
@@ -127,7 +127,7 @@ func TestLoopHeard(t *testing.T) {
 		}
 	}
 	l.setView(6, ids(1, 2), at(20))
-	l.receive(hb(2, 6, 6), at(40))
+	deliver(l, hb(2, 6, 6), at(40))
 	if len(rec.heard) != len(want) {
 		t.Fatalf("heard %v after the view caught up", rec.heard[len(want):])
 	}
@@ -136,13 +136,13 @@ func TestLoopHeard(t *testing.T) {
 func TestLoopStaleHeartbeats(t *testing.T) {
 	l, rec := newTestLoop(t, nil)
 	l.setView(1, ids(1, 2), at(0))
-	l.receive(hb(2, 1, 10), at(10))
-	l.receive(hb(2, 1, 10), at(20)) // duplicate
-	l.receive(hb(2, 1, 9), at(30))  // late
-	l.receive(hb(2, 1, 11), at(40))
-	l.receive(hb(2, 1, 5), at(141)) // restarted: silent for more than the timeout
-	l.receive(hb(2, 1, 6), at(151))
-	l.receive(hb(1, 1, 99), at(151)) // our own id: never observed
+	deliver(l, hb(2, 1, 10), at(10))
+	deliver(l, hb(2, 1, 10), at(20)) // duplicate
+	deliver(l, hb(2, 1, 9), at(30))  // late
+	deliver(l, hb(2, 1, 11), at(40))
+	deliver(l, hb(2, 1, 5), at(141)) // restarted: silent for more than the timeout
+	deliver(l, hb(2, 1, 6), at(151))
+	deliver(l, hb(1, 1, 99), at(151)) // our own id: never observed
 	if want := ids(2, 2, 2, 2); !slices.Equal(rec.observed, want) {
 		t.Fatalf("observed %v, want %v", rec.observed, want)
 	}
@@ -250,5 +250,55 @@ func TestLoopSends(t *testing.T) {
 	l.expire(at(1000))
 	if _, ok := l.addrs[2]; ok {
 		t.Fatal("kept the address of a suspected peer")
+	}
+}
+
+// deliver does what the reader does with a decoded heartbeat.
+func deliver(l *loop, hb *codec.Heartbeat, now time.Time) {
+	if l.receive(hb, now) {
+		l.d.cfg.Heard(hb.From, hb.ViewID)
+	}
+}
+
+// TestLoopViewChangeSends: the first view sends to every member at once; a
+// later view sends at once only to the members it adds, and the members that
+// stay hear the new view id with the next round.
+func TestLoopViewChangeSends(t *testing.T) {
+	l, _ := newTestLoop(t, nil)
+	l.setView(1, ids(1, 2, 3), at(0))
+	if got := queued(l); !slices.Equal(got, ids(2, 3)) {
+		t.Fatalf("first view: lookups %v, want [2 3]", got)
+	}
+	l.resolved(lookup{peer: 2, err: errors.New("down")}, at(1))
+	l.resolved(lookup{peer: 3, err: errors.New("down")}, at(1))
+	l.setView(2, ids(1, 2, 3, 4, 5), at(2))
+	if got := queued(l); !slices.Equal(got, ids(4, 5)) {
+		t.Fatalf("view adding 4 and 5: lookups %v, want only [4 5]", got)
+	}
+	l.resolved(lookup{peer: 4, err: errors.New("down")}, at(3))
+	l.resolved(lookup{peer: 5, err: errors.New("down")}, at(3))
+	seq := l.seq
+	l.setView(3, ids(1, 2, 4), at(4))
+	if got := queued(l); len(got) != 0 || l.seq != seq {
+		t.Fatalf("view removing members: lookups %v, seq %d -> %d; want no heartbeat", got, seq, l.seq)
+	}
+	l.sendRound(at(10))
+	if got := queued(l); !slices.Equal(got, ids(2, 4)) {
+		t.Fatalf("next round: lookups %v, want [2 4]", got)
+	}
+}
+
+func TestNextRound(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	base := time.Unix(1_700_000_000, 0)
+	for _, c := range []struct{ at, want time.Duration }{
+		{0, interval}, // on a boundary: the next one
+		{30 * time.Millisecond, 70 * time.Millisecond},
+		{95 * time.Millisecond, 105 * time.Millisecond}, // too close: skip one
+		{89 * time.Millisecond, 11 * time.Millisecond},
+	} {
+		if got := nextRound(base.Add(c.at), interval); got != c.want {
+			t.Errorf("nextRound at +%v = %v, want %v", c.at, got, c.want)
+		}
 	}
 }

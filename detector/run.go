@@ -15,12 +15,27 @@ import (
 const resolveQueue = 64
 
 // Run is the detector goroutine. It sends a heartbeat to every other member
-// each Interval (and at once when the view changes), arms one timer at the
-// earliest deadline and calls Config.Suspect. It is the only owner of the
-// Tracker. It returns nil when ctx ends or the Detector is closed, after the
-// goroutine it started for address lookups has ended.
+// at each multiple of Interval on the wall clock (and to new members at once
+// when the view changes), arms one timer at the earliest deadline and calls
+// Config.Suspect. It shares the Tracker only with the reader, which records
+// heartbeats under the same lock. It returns nil when ctx ends or the
+// Detector is closed, after the goroutine it started for address lookups has
+// ended.
+//
+// Rounds start on the wall clock's multiples of Interval, so the peers of one
+// machine (or of NTP-synchronised machines) send within a short burst: a
+// reader then takes most of a round's heartbeats in one wake-up instead of
+// one wake-up each, which is where an idle process's CPU goes.
 func (d *Detector) Run(ctx context.Context) error {
 	l := newLoop(d, time.Now())
+	d.lmu.Lock()
+	d.loop = l
+	d.lmu.Unlock()
+	defer func() {
+		d.lmu.Lock()
+		d.loop = nil
+		d.lmu.Unlock()
+	}()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -31,37 +46,64 @@ func (d *Detector) Run(ctx context.Context) error {
 	defer wg.Wait() // deferred calls run last first: stop, then wait
 	defer close(stop)
 
-	ticker := time.NewTicker(d.cfg.Interval)
-	defer ticker.Stop()
+	round := time.NewTimer(nextRound(time.Now(), d.cfg.Interval))
+	defer round.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if next, ok := l.tr.NextDeadline(); ok {
+		// The reader only moves deadlines later, so a timer armed here fires
+		// at or before the first real one; a wake that finds nothing expired
+		// just arms it again.
+		d.lmu.Lock()
+		next, ok := l.tr.NextDeadline()
+		d.lmu.Unlock()
+		if ok {
 			timer.Reset(max(time.Until(next), 0))
 		} else {
 			timer.Stop()
 		}
+		var r lookup
+		event := 0
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.closed:
 			return nil
 		case <-d.viewCh:
-			now := l.wake(time.Now())
+			event = 1
+		case <-round.C:
+			event = 2
+			round.Reset(nextRound(time.Now(), d.cfg.Interval))
+		case r = <-l.results:
+			event = 3
+		case <-timer.C:
+		}
+		d.lmu.Lock()
+		now := l.wake(time.Now())
+		switch event {
+		case 1:
 			if id, members, ok := d.latestView(); ok {
 				l.setView(id, members, now)
 			}
-		case <-ticker.C:
-			l.sendRound(l.wake(time.Now()))
-		case hb := <-d.packets:
-			l.receive(hb, l.wake(time.Now()))
-		case r := <-l.results:
-			l.resolved(r, l.wake(time.Now()))
-		case <-timer.C:
-			l.wake(time.Now())
+		case 2:
+			l.sendRound(now)
+		case 3:
+			l.resolved(r, now)
 		}
 		l.expire(time.Now())
+		d.lmu.Unlock()
 	}
+}
+
+// nextRound is how long from now until the next multiple of interval on the
+// wall clock (never less than a tenth of it, so a late wake-up does not send
+// two rounds back to back).
+func nextRound(now time.Time, interval time.Duration) time.Duration {
+	wait := now.Truncate(interval).Add(interval).Sub(now)
+	if wait < interval/10 {
+		wait += interval
+	}
+	return wait
 }
 
 // lookup is the resolver's answer for one peer.
@@ -161,10 +203,22 @@ func (l *loop) wake(now time.Time) time.Time {
 }
 
 // setView applies a view from SetView: new members are watched from now and
-// everyone hears from us at once, so no grace period is wasted.
+// hear from us at once, so no grace period is wasted. Members that stay get
+// the new view id with the next round: a heartbeat to all N at every view
+// change would put N² datagrams on the machine exactly while the NEWVIEW
+// spreads.
 func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 	if l.active && id == l.view && slices.Equal(members, l.members) {
 		return
+	}
+	var fresh []codec.PeerID // nil: everyone (the first view)
+	if l.active {
+		fresh = []codec.PeerID{}
+		for _, p := range members {
+			if !slices.Contains(l.members, p) {
+				fresh = append(fresh, p)
+			}
+		}
 	}
 	l.view, l.members, l.active = id, members, true
 	l.tr.SetMembers(members, now)
@@ -175,13 +229,21 @@ func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 	}
 	l.d.log.Debug().Str("event", "view_set").Uint64("view_id", uint64(id)).
 		Interface("members", members).Msg("watching view")
-	l.sendRound(now)
+	if fresh == nil || len(fresh) > 0 {
+		l.send(fresh)
+	}
 }
 
 // sendRound encodes one heartbeat and writes it to every other member whose
 // address is known; the others get a lookup and are tried again when it
 // succeeds or next round.
 func (l *loop) sendRound(now time.Time) {
+	l.send(nil)
+}
+
+// send writes a new heartbeat to the members in to, or to every member when
+// to is nil.
+func (l *loop) send(to []codec.PeerID) {
 	if !l.active {
 		return
 	}
@@ -193,7 +255,10 @@ func (l *loop) sendRound(now time.Time) {
 		return
 	}
 	l.hb = b
-	for _, p := range l.members {
+	if to == nil {
+		to = l.members
+	}
+	for _, p := range to {
 		if p == l.d.cfg.Self {
 			continue
 		}
@@ -251,15 +316,17 @@ func (l *loop) write(p codec.PeerID, addr *net.UDPAddr) {
 	l.d.sent.Add(1)
 }
 
-// receive handles one decoded heartbeat.
-func (l *loop) receive(hb *codec.Heartbeat, now time.Time) {
+// receive handles one decoded heartbeat; the reader calls it under the
+// Detector's lock. It reports whether Config.Heard is due for it, which the
+// caller calls after unlocking.
+func (l *loop) receive(hb *codec.Heartbeat, now time.Time) (heard bool) {
 	if hb.From == l.d.cfg.Self {
 		if now.Sub(l.lastDup) >= 10*l.d.cfg.Interval {
 			l.lastDup = now
 			l.d.log.Error().Str("event", "duplicate_id").Uint32("peer", uint32(hb.From)).
 				Msg("another process sends heartbeats with this peer's id")
 		}
-		return
+		return false
 	}
 	s := l.senders[hb.From]
 	if s == nil {
@@ -276,7 +343,7 @@ func (l *loop) receive(hb *codec.Heartbeat, now time.Time) {
 		// a dead peer must not count.
 		l.d.log.Debug().Str("event", "stale_heartbeat").Uint32("from", uint32(hb.From)).
 			Uint64("seq", hb.Seq).Uint64("last_seq", s.seq).Msg("dropped heartbeat")
-		return
+		return false
 	}
 	s.seq, s.at = hb.Seq, now
 	l.tr.Observe(hb.From, now)
@@ -285,8 +352,9 @@ func (l *loop) receive(hb *codec.Heartbeat, now time.Time) {
 	}
 	if l.active && hb.ViewID != l.view && (s.hinted.IsZero() || now.Sub(s.hinted) >= l.d.cfg.Interval) {
 		s.hinted = now
-		l.d.cfg.Heard(hb.From, hb.ViewID)
+		return true
 	}
+	return false
 }
 
 // expire reports the members whose deadline has passed.

@@ -46,16 +46,10 @@ func packetDetector(t testing.TB, self codec.PeerID, key *seal.Key) *Detector {
 	return newDetector(cfg, nil)
 }
 
-// forwarded hands b to d's reader side and returns the heartbeat it passed
-// on to Run, or nil.
+// forwarded hands b to d's reader side and returns the heartbeat it would
+// record, or nil.
 func forwarded(d *Detector, b []byte) *codec.Heartbeat {
-	d.handlePacket(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
-	select {
-	case hb := <-d.packets:
-		return hb
-	default:
-		return nil
-	}
+	return d.handlePacket(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
 }
 
 func TestSealedPackets(t *testing.T) {
@@ -121,10 +115,10 @@ func TestKeyedLoopRejectsReplays(t *testing.T) {
 	l, rec := newTestLoop(t, nil)
 	l.d.cfg.Key = testKey(t, 1)
 	l.setView(1, ids(1, 2), at(0))
-	l.receive(hb(2, 1, 10), at(10))
-	l.receive(hb(2, 1, 10), at(20)) // duplicate
-	l.receive(hb(2, 1, 9), at(30))  // late
-	l.receive(hb(2, 1, 5), at(141)) // replayed after a silence: not a restart with a key
+	deliver(l, hb(2, 1, 10), at(10))
+	deliver(l, hb(2, 1, 10), at(20)) // duplicate
+	deliver(l, hb(2, 1, 9), at(30))  // late
+	deliver(l, hb(2, 1, 5), at(141)) // replayed after a silence: not a restart with a key
 	if want := ids(2); !slices.Equal(rec.observed, want) {
 		t.Fatalf("observed %v, want %v", rec.observed, want)
 	}
@@ -132,7 +126,7 @@ func TestKeyedLoopRejectsReplays(t *testing.T) {
 	if !slices.Equal(rec.suspects, ids(2)) {
 		t.Fatalf("suspects %v: the replays kept a silent peer alive", rec.suspects)
 	}
-	l.receive(hb(2, 1, 11), at(150)) // a genuinely newer one is accepted
+	deliver(l, hb(2, 1, 11), at(150)) // a genuinely newer one is accepted
 	if want := ids(2, 2); !slices.Equal(rec.observed, want) {
 		t.Fatalf("observed %v, want %v", rec.observed, want)
 	}

@@ -74,8 +74,10 @@ type Heard struct {
 	ViewID codec.ViewID
 }
 
-// Tick is the passage of one tick of time.
-type Tick struct{}
+// Tick is the passage of time: Count ticks (0 counts as one). A runner may
+// skip the ticks of an idle node (NeedsTicks false) and hand them over
+// together with the next input.
+type Tick struct{ Count uint64 }
 
 // Crash is the -c timer: print "crashing" and exit at once.
 type Crash struct{}
@@ -238,6 +240,13 @@ func (n *Node) Watch() (codec.ViewID, []codec.PeerID) {
 	return n.view.ID, n.view.Members
 }
 
+// NeedsTicks reports whether a tick could make the node act (retransmit a
+// JOIN, REQ or NEWLEADER, or give up waiting for a peer). While it is false,
+// a tick only advances the node's clock, so a runner need not wake for it.
+func (n *Node) NeedsTicks() bool {
+	return n.role == roleJoining || n.role == roleCandidate || (n.role == roleLeader && n.op != nil)
+}
+
 // Role names the node's role, for logs and status.
 func (n *Node) Role() string { return n.role.String() }
 
@@ -262,7 +271,7 @@ func (n *Node) Step(in Input) Output {
 	case Heard:
 		n.heard(in.Peer, in.ViewID)
 	case Tick:
-		n.onTick()
+		n.onTick(max(in.Count, 1))
 	case Crash:
 		n.exit(0, "crash flag", false, "crashing")
 	}

@@ -844,8 +844,8 @@ func (n *Node) heard(p codec.PeerID, id codec.ViewID) {
 	n.send1(p, n.viewMsg())
 }
 
-func (n *Node) onTick() {
-	n.tick++
+func (n *Node) onTick(count uint64) {
+	n.tick += count
 	due := func(at uint64) bool { return n.tick-at >= uint64(n.cfg.RetryTicks) }
 	switch n.role {
 	case roleJoining:

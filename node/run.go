@@ -31,6 +31,8 @@ type Runner struct {
 	Detector Watcher
 	Stderr   io.Writer // the assignment's lines, one write per line
 	// Tick is the period of Tick inputs (retransmissions count in ticks).
+	// While the node does not need ticks (Node.NeedsTicks) the loop does not
+	// wake for them: the ticks that passed go in with the next input.
 	Tick time.Duration
 	// CrashAfter, when positive, is the -c flag: crash this long after Start.
 	CrashAfter time.Duration
@@ -78,8 +80,9 @@ func (r *Runner) Status(ctx context.Context) (Status, error) {
 // Run starts the node and processes inputs until the node exits (its exit
 // code is returned) or ctx ends (ctx.Err()).
 func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
-	ticker := time.NewTicker(r.Tick)
-	defer ticker.Stop()
+	timer := time.NewTimer(r.Tick)
+	defer timer.Stop()
+	last := time.Now()         // the end of the last tick handed to the node
 	var crash <-chan time.Time // nil: disabled
 	if r.CrashAfter > 0 {
 		t := time.NewTimer(r.CrashAfter)
@@ -115,21 +118,40 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		}
 		return 0, false
 	}
+	// ticks hands the node the whole ticks that passed since last, in one Tick.
+	ticks := func(now time.Time) (int, bool) {
+		k := now.Sub(last) / r.Tick
+		if k <= 0 {
+			return 0, false
+		}
+		last = last.Add(k * r.Tick)
+		return step(Tick{Count: uint64(k)})
+	}
 	if code, done := step(Start{}); done {
 		return code, nil
 	}
 	for {
+		var tick <-chan time.Time // nil: the node is idle, no wake-ups for ticks
+		if r.Node.NeedsTicks() {
+			timer.Reset(time.Until(last.Add(r.Tick)))
+			tick = timer.C
+		}
 		var in Input
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case in = <-inputs:
-		case <-ticker.C:
-			in = Tick{}
+		case <-tick:
 		case <-crash:
 			in = Crash{}
 		case reply := <-r.status:
 			reply <- Status{Role: r.Node.Role(), View: r.Node.View(), Leader: r.Node.Leader()}
+			continue
+		}
+		if code, done := ticks(time.Now()); done {
+			return code, nil
+		}
+		if in == nil {
 			continue
 		}
 		if code, done := step(in); done {

@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"peer/codec"
+)
+
+// fakeNet records what the runner sends.
+type fakeNet struct {
+	mu    sync.Mutex
+	joins int
+}
+
+func (f *fakeNet) SendMany(to []codec.PeerID, m codec.Message) {
+	if _, ok := m.(*codec.Join); ok {
+		f.mu.Lock()
+		f.joins++
+		f.mu.Unlock()
+	}
+}
+
+func (f *fakeNet) Flush(context.Context) error { return nil }
+
+func (f *fakeNet) joinsSent() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.joins
+}
+
+type fakeWatcher struct{}
+
+func (fakeWatcher) SetView(codec.ViewID, []codec.PeerID) {}
+
+// startRunner runs a runner for node until the test ends; the returned
+// function stops it and waits for Run to return.
+func startRunner(t *testing.T, n *Node, net *fakeNet, tick time.Duration, inputs chan Input) (stop func()) {
+	t.Helper()
+	r := NewRunner(Runner{Node: n, Net: net, Detector: fakeWatcher{}, Stderr: io.Discard, Tick: tick})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx, inputs)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestRunnerTicksWhileBusy: a joiner needs ticks, so the runner keeps
+// waking for them and the JOIN is sent again every RetryTicks.
+func TestRunnerTicksWhileBusy(t *testing.T) {
+	n := New(Config{Self: 2, Peers: 3, RetryTicks: 2, Logger: zerolog.Nop()})
+	net := &fakeNet{}
+	startRunner(t, n, net, time.Millisecond, make(chan Input))
+	deadline := time.Now().Add(30 * time.Second)
+	for net.joinsSent() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d JOINs sent in 30 s with a 1 ms tick, want at least 4", net.joinsSent())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRunnerIdleTicksCatchUp: an idle node gets no tick wake-ups, but the
+// ticks that passed reach it with the next input, so its clock is the same
+// as if it had been woken for each.
+func TestRunnerIdleTicksCatchUp(t *testing.T) {
+	n := New(Config{Self: 1, Peers: 3, Leader: true, RetryTicks: 2, Logger: zerolog.Nop()})
+	inputs := make(chan Input)
+	start := time.Now() // before Run reads its clock
+	stop := startRunner(t, n, &fakeNet{}, time.Millisecond, inputs)
+	// Inputs that change nothing: the loop takes the first after Start.
+	inputs <- Heard{Peer: 1, ViewID: 1}
+	time.Sleep(50 * time.Millisecond) // the quiet stretch to be accounted for
+	inputs <- Heard{Peer: 1, ViewID: 1}
+	elapsed := time.Since(start)
+	stop()
+	if n.NeedsTicks() {
+		t.Fatalf("a lone leader with nothing to do needs ticks (role %v)", n.Role())
+	}
+	if n.tick < 50 || time.Duration(n.tick)*time.Millisecond > elapsed {
+		t.Fatalf("node clock %d ticks after %v of 1 ms ticks, want between 50 and %d", n.tick, elapsed, elapsed/time.Millisecond)
+	}
+}

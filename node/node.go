@@ -240,11 +240,14 @@ func (n *Node) Watch() (codec.ViewID, []codec.PeerID) {
 	return n.view.ID, n.view.Members
 }
 
-// NeedsTicks reports whether a tick could make the node act (retransmit a
-// JOIN, REQ or NEWLEADER, or give up waiting for a peer). While it is false,
-// a tick only advances the node's clock, so a runner need not wake for it.
+// NeedsTicks reports whether the next tick matters: it could make the node
+// act (retransmit a JOIN, REQ or NEWLEADER, or give up waiting for a peer),
+// or Watch leaves a member out for this step only, to be watched afresh from
+// the next one. While it is false, a tick only advances the node's clock, so
+// a runner need not wake for it.
 func (n *Node) NeedsTicks() bool {
-	return n.role == roleJoining || n.role == roleCandidate || (n.role == roleLeader && n.op != nil)
+	return len(n.unwatch) > 0 || n.role == roleJoining || n.role == roleCandidate ||
+		(n.role == roleLeader && n.op != nil)
 }
 
 // Role names the node's role, for logs and status.

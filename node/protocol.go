@@ -357,6 +357,10 @@ func (n *Node) onNewView(m *codec.NewView) {
 			n.stale(m, "joining")
 			return
 		}
+		if !n.mayRemove(m.From) {
+			n.stale(m, "removal by a peer that cannot lead here")
+			return
+		}
 		n.install(v) // removed
 		return
 	case n.role == roleJoining:
@@ -367,6 +371,26 @@ func (n *Node) onNewView(m *codec.NewView) {
 	n.leader, n.presumed = m.From, false
 	n.revive(m.From)
 	n.install(v)
+}
+
+// mayRemove reports whether a view without this peer, sent by x, is taken.
+// The peer this node follows may always remove it. Another peer can lead a
+// later view only by taking over as the lowest member left, so every member
+// of this node's view below x (other than this node) must have failed here
+// too. Otherwise x is a peer that believed the others dead while they were
+// not (it was starved of CPU, or cut off): its view must not make a healthy
+// member, or the real leader, leave. When this node does see those members
+// fail, the leader's next nudge is taken.
+func (n *Node) mayRemove(x codec.PeerID) bool {
+	if x == n.leader && x != n.cfg.Self {
+		return true
+	}
+	for _, p := range n.view.Members {
+		if p < x && p != n.cfg.Self && !n.failed[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // onNewLeader: a peer takes over from the leader that failed. A member follows

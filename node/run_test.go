@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -34,15 +35,29 @@ func (f *fakeNet) joinsSent() int {
 	return f.joins
 }
 
-type fakeWatcher struct{}
+// fakeWatcher records the member lists the runner gives the detector.
+type fakeWatcher struct {
+	mu    sync.Mutex
+	views [][]codec.PeerID
+}
 
-func (fakeWatcher) SetView(codec.ViewID, []codec.PeerID) {}
+func (w *fakeWatcher) SetView(_ codec.ViewID, members []codec.PeerID) {
+	w.mu.Lock()
+	w.views = append(w.views, slices.Clone(members))
+	w.mu.Unlock()
+}
+
+func (w *fakeWatcher) seen() [][]codec.PeerID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.views)
+}
 
 // startRunner runs a runner for node until the test ends; the returned
 // function stops it and waits for Run to return.
-func startRunner(t *testing.T, n *Node, net *fakeNet, tick time.Duration, inputs chan Input) (stop func()) {
+func startRunner(t *testing.T, n *Node, net *fakeNet, w *fakeWatcher, tick time.Duration, inputs chan Input) (stop func()) {
 	t.Helper()
-	r := NewRunner(Runner{Node: n, Net: net, Detector: fakeWatcher{}, Stderr: io.Discard, Tick: tick})
+	r := NewRunner(Runner{Node: n, Net: net, Detector: w, Stderr: io.Discard, Tick: tick})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -65,7 +80,7 @@ func startRunner(t *testing.T, n *Node, net *fakeNet, tick time.Duration, inputs
 func TestRunnerTicksWhileBusy(t *testing.T) {
 	n := New(Config{Self: 2, Peers: 3, RetryTicks: 2, Logger: zerolog.Nop()})
 	net := &fakeNet{}
-	startRunner(t, n, net, time.Millisecond, make(chan Input))
+	startRunner(t, n, net, &fakeWatcher{}, time.Millisecond, make(chan Input))
 	deadline := time.Now().Add(30 * time.Second)
 	for net.joinsSent() < 4 {
 		if time.Now().After(deadline) {
@@ -82,7 +97,7 @@ func TestRunnerIdleTicksCatchUp(t *testing.T) {
 	n := New(Config{Self: 1, Peers: 3, Leader: true, RetryTicks: 2, Logger: zerolog.Nop()})
 	inputs := make(chan Input)
 	start := time.Now() // before Run reads its clock
-	stop := startRunner(t, n, &fakeNet{}, time.Millisecond, inputs)
+	stop := startRunner(t, n, &fakeNet{}, &fakeWatcher{}, time.Millisecond, inputs)
 	// Inputs that change nothing: the loop takes the first after Start.
 	inputs <- Heard{Peer: 1, ViewID: 1}
 	time.Sleep(50 * time.Millisecond) // the quiet stretch to be accounted for
@@ -94,5 +109,26 @@ func TestRunnerIdleTicksCatchUp(t *testing.T) {
 	}
 	if n.tick < 50 || time.Duration(n.tick)*time.Millisecond > elapsed {
 		t.Fatalf("node clock %d ticks after %v of 1 ms ticks, want between 50 and %d", n.tick, elapsed, elapsed/time.Millisecond)
+	}
+}
+
+// TestRunnerRewatchesAfterDeferredSuspicion: the first silence of a new
+// member is deferred by leaving it out of Watch for one step. The node is
+// idle then, yet the runner must step it again so that the detector watches
+// the member afresh; otherwise it would never be suspected again.
+func TestRunnerRewatchesAfterDeferredSuspicion(t *testing.T) {
+	n := New(Config{Self: 1, Peers: 2, Leader: true, RetryTicks: 2, Logger: zerolog.Nop()})
+	w := &fakeWatcher{}
+	inputs := make(chan Input)
+	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
+	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}} // a lone leader commits view 2 [1,2] at once
+	inputs <- Suspect{Peer: 2}                              // within its grace period: deferred
+	want := [][]codec.PeerID{{1}, {1, 2}, {1}, {1, 2}}
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.EqualFunc(w.seen(), want, slices.Equal) {
+		if time.Now().After(deadline) {
+			t.Fatalf("detector views %v, want %v", w.seen(), want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -309,3 +309,42 @@ func TestStaleMessagesIgnored(t *testing.T) {
 		t.Fatalf("view changed: %+v -> %+v", before, after)
 	}
 }
+
+// A starved peer (4) falsely suspects every lower peer, takes over with the
+// one peer that follows it (5) and sends its view [4,5] to everyone. The real
+// leader and the healthy members do not leave because of it: only the peer a
+// member follows, or one that comes first once every lower member has failed
+// here, may remove it. The group then removes 4 and 5 like any silent peers.
+// (4 and 5 stay a group of their own until restarted: a false suspicion is a
+// partition, which the contract leaves out; what matters is that it cannot
+// take the healthy majority down.)
+func TestFalseTakeoverCannotRemoveHealthyPeers(t *testing.T) {
+	c := newCluster(t, 5, nil)
+	joinAll(c)
+	for _, p := range ids(2, 3, 1) {
+		c.step(4, Suspect{Peer: p})
+	}
+	c.settle()
+	if v := c.lastView(4); v.Leader != 4 || slices.Contains(v.Members, 1) {
+		t.Fatalf("the starved peer did not take over: %+v\n%s", v, c.dump())
+	}
+	for _, id := range ids(1, 2, 3) {
+		if !c.alive[id] {
+			t.Fatalf("peer %d left after the starved peer's view: %+v\n%s", id, c.exits[id], c.dump())
+		}
+		wantView(t, c, id, 5, 1, 1, 2, 3, 4, 5)
+	}
+	if c.nodes[1].Role() != roleLeader.String() {
+		t.Fatalf("peer 1 is %s, want leader", c.nodes[1].Role())
+	}
+	for _, id := range ids(1, 2, 3) {
+		c.step(id, Suspect{Peer: 4})
+		c.step(id, Suspect{Peer: 5})
+	}
+	c.settle()
+	for _, id := range ids(1, 2, 3) {
+		if v := c.lastView(id); v.Leader != 1 || !slices.Equal(v.Members, ids(1, 2, 3)) {
+			t.Fatalf("peer %d: last view %+v, want leader 1 members [1 2 3]\n%s", id, v, c.dump())
+		}
+	}
+}

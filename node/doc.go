@@ -13,10 +13,12 @@
 //
 // Runner is the one goroutine that owns a Node. Its loop selects over the
 // inbound event channel (decoded messages from wire, suspicions and view hints
-// from the detector), a ticker, the -c crash timer and status queries, steps
-// the node and carries out the Output: SendMany on the wire transport (which
+// from the detector), a tick timer, the -c crash timer and status queries,
+// steps the node and carries out the Output: SendMany on the wire transport (which
 // never blocks), SetView on the detector (which never blocks), one write per
-// stderr line, and on exit an optional flush of everything queued (-t).
+// stderr line, and on exit an optional flush of everything queued (-t). It
+// wakes for ticks only while Node.NeedsTicks: an idle member or leader costs
+// no wake-ups, and the ticks that passed reach it with its next input.
 //
 // The rules that keep views agreed:
 //   - only the leader a member follows may change its view (REQ, NEWVIEW), and
@@ -30,8 +32,17 @@
 //     leader may already have committed it (and printed the view) before dying:
 //     the new leader installs exactly that view under the old leader's name
 //     (committable) and only then removes the old leader;
-//   - a newer view that does not contain this peer, from anyone, means it was
-//     removed: it exits (or joins again with Config.Rejoin).
+//   - a newer view that does not contain this peer means it was removed: it
+//     exits (or joins again with Config.Rejoin). It is taken from the leader
+//     this peer follows, or from a peer that could lead here: one whose lower
+//     members have all failed in this peer's eyes (mayRemove). A peer that
+//     was starved of CPU and took every other peer for dead cannot make the
+//     healthy members, or their leader, leave.
+//
+// A joiner sends its JOIN to the peer it believes leads (peer 1, or the
+// leader that removed it) and asks it once more before it asks every host
+// (a member passes a JOIN on to its leader): at N=64 a broadcast from every
+// waiting joiner was thousands of connections while the leader was busiest.
 //
 // Two rules keep false suspicions from doing harm. A member that entered the
 // view recently may not know yet that it should send heartbeats here: its

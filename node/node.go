@@ -172,7 +172,9 @@ type Node struct {
 	pending  *pendingOp
 	failed   set // peers reported unreachable (each printed once)
 
-	joinSentAt uint64 // joiner: tick of the last JOIN
+	joinSentAt uint64       // joiner: tick of the last JOIN
+	joinTo     codec.PeerID // joiner: the peer its first JOINs go to (0: every host)
+	joinTries  int          // joiner: JOINs sent again since the first
 
 	joins []codec.PeerID // leader: joiners waiting, in arrival order
 	op    *change        // leader: the change in progress
@@ -248,6 +250,18 @@ func (n *Node) Watch() (codec.ViewID, []codec.PeerID) {
 func (n *Node) NeedsTicks() bool {
 	return len(n.unwatch) > 0 || n.role == roleJoining || n.role == roleCandidate ||
 		(n.role == roleLeader && n.op != nil)
+}
+
+// Successor is the member that takes over if the leader of the installed
+// view fails now: the lowest member other than the leader (0 if none).
+func (n *Node) Successor() codec.PeerID {
+	var s codec.PeerID
+	for _, p := range n.view.Members {
+		if p != n.view.Leader && (s == 0 || p < s) {
+			s = p
+		}
+	}
+	return s
 }
 
 // Role names the node's role, for logs and status.

@@ -16,6 +16,12 @@ type Sender interface {
 	Flush(ctx context.Context) error
 }
 
+// Connector is implemented by a Sender that can open connections ahead of
+// need (wire.Transport). Connect must never block.
+type Connector interface {
+	Connect(to []codec.PeerID)
+}
+
 // Watcher is the failure detector's side that follows the view. SetView must
 // never block.
 type Watcher interface {
@@ -99,6 +105,11 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		if id, members := r.Node.Watch(); id != watchedID || !slices.Equal(members, watched) {
 			watchedID, watched = id, members
 			r.Detector.SetView(id, members)
+			// The peer that takes over if the leader fails will have to
+			// reach every member at once: it connects now.
+			if c, ok := r.Net.(Connector); ok && r.Node.Successor() == r.Node.cfg.Self {
+				c.Connect(slices.DeleteFunc(slices.Clone(members), func(p codec.PeerID) bool { return p == r.Node.cfg.Self }))
+			}
 		}
 		for _, line := range out.Lines {
 			io.WriteString(r.Stderr, line+"\n")

@@ -106,6 +106,8 @@ type Config struct {
 	// OnConnLost, if not nil, is called from the writer goroutine when an
 	// established outbound connection to a peer breaks and the immediate
 	// redial is refused (ECONNREFUSED): the peer's process is most likely gone.
+	// A redial that connects and is reset before the greeting (a dying
+	// process's listener) is tried again a few times within about 15 ms.
 	// While it runs that peer's queue is not drained, so it must return quickly.
 	OnConnLost func(codec.PeerID)
 }
@@ -276,6 +278,20 @@ func (t *Transport) SendMany(to []codec.PeerID, m codec.Message) {
 	}
 	for _, p := range to {
 		t.enqueue(p, m.Type(), frame)
+	}
+}
+
+// Connect makes sure a connection to each peer in to is open or being
+// dialled, without sending anything, so that the first message to it later
+// does not wait for a dial and a greeting. Like Send it never blocks.
+func (t *Transport) Connect(to []codec.PeerID) {
+	for _, p := range to {
+		if w := t.writer(p); w != nil {
+			select {
+			case w.queue <- item{connect: true}:
+			default: // frames are waiting: the writer dials for them anyway
+			}
+		}
 	}
 }
 

@@ -602,3 +602,70 @@ func BenchmarkFrameSealedRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// TestTransportConnLostAfterResetRedial: the process at the other end is
+// dying. Its listener still completes our redial but resets it before any
+// greeting, and then it is gone: the transport asks again and reports the
+// refusal, instead of taking the reset for a live peer.
+func TestTransportConnLostAfterResetRedial(t *testing.T) {
+	checkNoLeaks(t)
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := newAddrBook()
+	book.set(2, ln.Addr().String())
+	var lost atomic.Int32
+	a := start(t, book, 1, "127.0.0.1:0", func(c *Config) {
+		c.OnConnLost = func(p codec.PeerID) {
+			if p == 2 {
+				lost.Add(1)
+			}
+		}
+	})
+	first := make(chan *net.TCPConn, 1)
+	go func() {
+		// The first connection is greeted and then closed: the peer "dies".
+		c1, err := ln.AcceptTCP()
+		if err != nil {
+			return
+		}
+		WriteFrame(c1, appendHello(nil, nil))
+		first <- c1
+		// The redial is accepted and reset with no greeting, and from then
+		// on nothing listens.
+		c2, err := ln.AcceptTCP()
+		ln.Close()
+		if err != nil {
+			return
+		}
+		c2.SetLinger(0)
+		c2.Close()
+	}()
+	a.Send(2, hb(1, 1))
+	c1 := <-first
+	waitFor(t, "established", func() bool { return a.Stats().Dials == 1 })
+	c1.SetLinger(0)
+	c1.Close()
+	waitFor(t, "OnConnLost after the reset redial", func() bool { return lost.Load() == 1 })
+}
+
+// TestTransportConnect: Connect dials without sending anything, and the
+// next message goes over that connection.
+func TestTransportConnect(t *testing.T) {
+	checkNoLeaks(t)
+	book := newAddrBook()
+	a := start(t, book, 1, "127.0.0.1:0", nil)
+	b := start(t, book, 2, "127.0.0.1:0", nil)
+	a.Connect([]codec.PeerID{2})
+	waitFor(t, "connection to 2", func() bool { return a.Stats().Dials == 1 })
+	if b.in.len() != 0 {
+		t.Fatalf("Connect delivered %d messages", b.in.len())
+	}
+	a.Connect([]codec.PeerID{2}) // already connected: nothing more
+	a.Send(2, hb(1, 1))
+	waitFor(t, "the message", func() bool { return b.in.len() == 1 })
+	if st := a.Stats(); st.Dials != 1 {
+		t.Fatalf("dials %d, want 1", st.Dials)
+	}
+}

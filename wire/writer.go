@@ -39,6 +39,7 @@ func (e *AuthError) Error() string {
 type item struct {
 	frame   []byte        // an encoded message, shared with other queues; read only
 	flushed chan struct{} // non-nil for a flush marker: closed once all before it is flushed
+	connect bool          // dial now if there is no connection; nothing to write
 }
 
 // writer owns the outbound connection to one peer. Only its run goroutine
@@ -94,6 +95,12 @@ func (w *writer) run() {
 			if it.flushed != nil {
 				w.flush()
 				close(it.flushed)
+				continue
+			}
+			if it.connect {
+				if w.conn == nil && !w.connect() {
+					return
+				}
 				continue
 			}
 			if !w.write(it.frame) {
@@ -332,7 +339,24 @@ func (w *writer) lost(err error) {
 	}
 	w.log.Info().Str("event", "conn_lost").Str("addr", w.addr).Err(err).Msg("conn lost")
 	err = w.dial()
+	// A process being killed may still have its listening socket for a
+	// moment: the kernel completes the redial, then resets it before any
+	// greeting. Ask again shortly; only a refusal means nobody listens.
+	for wait := time.Millisecond; err != nil && resetBeforeGreeting(err) && wait <= 8*time.Millisecond; wait *= 2 {
+		select {
+		case <-time.After(wait):
+		case <-w.t.ctx.Done():
+			return
+		}
+		err = w.dial()
+	}
 	if err != nil && errors.Is(err, syscall.ECONNREFUSED) && w.t.cfg.OnConnLost != nil {
 		w.t.cfg.OnConnLost(w.peer)
 	}
+}
+
+// resetBeforeGreeting reports whether a dial connected and the connection
+// then ended before the greeting arrived.
+func resetBeforeGreeting(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -14,6 +14,7 @@ import (
 	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -28,6 +29,14 @@ import (
 )
 
 func main() {
+	// One processor unless GOMAXPROCS says otherwise: a peer is one event
+	// loop and a few goroutines that each wait for a socket, so a second
+	// processor buys no throughput, while handing an event to another thread
+	// wakes it, which is most of an idle peer's CPU time and of a view
+	// change's latency on a loaded machine (docs/benchmarks.md).
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -23,9 +23,8 @@
 // The node's event loop calls SetView after installing a view (or when it
 // stops watching, with an empty member list). SetView never blocks: it stores
 // the view and pokes Run, which applies the latest one, watches members it
-// adds from that moment, forgets members that left, and sends a heartbeat to
-// the new members at once (to everyone for the first view; the others get the
-// new view id with the next round). Before the first SetView nothing is sent or watched.
+// adds from that moment, forgets members that left, and sends a heartbeat
+// round at once. Before the first SetView nothing is sent or watched.
 //
 // The detector never touches node state. It talks back only through
 // Config.Suspect (once per silence of a watched member; a member is reported

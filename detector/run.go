@@ -15,7 +15,7 @@ import (
 const resolveQueue = 64
 
 // Run is the detector goroutine. It sends a heartbeat to every other member
-// at each multiple of Interval on the wall clock (and to new members at once
+// at each multiple of Interval on the wall clock (and to every member at once
 // when the view changes), arms one timer at the earliest deadline and calls
 // Config.Suspect. It shares the Tracker only with the reader, which records
 // heartbeats under the same lock. It returns nil when ctx ends or the
@@ -203,22 +203,15 @@ func (l *loop) wake(now time.Time) time.Time {
 }
 
 // setView applies a view from SetView: new members are watched from now and
-// hear from us at once, so no grace period is wasted. Members that stay get
-// the new view id with the next round: a heartbeat to all N at every view
-// change would put N² datagrams on the machine exactly while the NEWVIEW
-// spreads.
+// every member hears from us at once, with the new view id. The members that
+// stay need it too: one of them may have been watching this peer since before
+// this peer knew it was in the view (a NEWVIEW that reached it late, a pending
+// ADD finished by a new leader), and its grace period may be nearly over. The
+// simulator (docs/simulation.md) found such schedules when only new members
+// got the heartbeat at once.
 func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 	if l.active && id == l.view && slices.Equal(members, l.members) {
 		return
-	}
-	var fresh []codec.PeerID // nil: everyone (the first view)
-	if l.active {
-		fresh = []codec.PeerID{}
-		for _, p := range members {
-			if !slices.Contains(l.members, p) {
-				fresh = append(fresh, p)
-			}
-		}
 	}
 	l.view, l.members, l.active = id, members, true
 	l.tr.SetMembers(members, now)
@@ -229,21 +222,13 @@ func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 	}
 	l.d.log.Debug().Str("event", "view_set").Uint64("view_id", uint64(id)).
 		Interface("members", members).Msg("watching view")
-	if fresh == nil || len(fresh) > 0 {
-		l.send(fresh)
-	}
+	l.sendRound(now)
 }
 
 // sendRound encodes one heartbeat and writes it to every other member whose
 // address is known; the others get a lookup and are tried again when it
 // succeeds or next round.
 func (l *loop) sendRound(now time.Time) {
-	l.send(nil)
-}
-
-// send writes a new heartbeat to the members in to, or to every member when
-// to is nil.
-func (l *loop) send(to []codec.PeerID) {
 	if !l.active {
 		return
 	}
@@ -255,10 +240,7 @@ func (l *loop) send(to []codec.PeerID) {
 		return
 	}
 	l.hb = b
-	if to == nil {
-		to = l.members
-	}
-	for _, p := range to {
+	for _, p := range l.members {
 		if p == l.d.cfg.Self {
 			continue
 		}

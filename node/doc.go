@@ -39,11 +39,6 @@
 //     was starved of CPU and took every other peer for dead cannot make the
 //     healthy members, or their leader, leave.
 //
-// A joiner sends its JOIN to the peer it believes leads (peer 1, or the
-// leader that removed it) and asks it once more before it asks every host
-// (a member passes a JOIN on to its leader): at N=64 a broadcast from every
-// waiting joiner was thousands of connections while the leader was busiest.
-//
 // Two rules keep false suspicions from doing harm. A member that entered the
 // view recently may not know yet that it should send heartbeats here: its
 // first silence is watched once more before it is reported

@@ -172,9 +172,7 @@ type Node struct {
 	pending  *pendingOp
 	failed   set // peers reported unreachable (each printed once)
 
-	joinSentAt uint64       // joiner: tick of the last JOIN
-	joinTo     codec.PeerID // joiner: the peer its first JOINs go to (0: every host)
-	joinTries  int          // joiner: JOINs sent again since the first
+	joinSentAt uint64 // joiner: tick of the last JOIN
 
 	joins []codec.PeerID // leader: joiners waiting, in arrival order
 	op    *change        // leader: the change in progress

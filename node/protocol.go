@@ -193,34 +193,12 @@ func (n *Node) start() {
 }
 
 func (n *Node) sendJoin(to codec.PeerID) {
-	n.joinSentAt, n.joinTo, n.joinTries = n.tick, to, 0
+	n.joinSentAt = n.tick
 	if to == 0 || to == n.cfg.Self {
 		n.sendJoinAll()
 		return
 	}
 	n.send1(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
-}
-
-// joinDirectRetries is how many times a joiner asks the peer it believes
-// leads again before it asks every host.
-const joinDirectRetries = 1
-
-// retryJoin sends the JOIN again when it is due: first to the same peer (a
-// busy leader has it queued; asking every host would make every member pass
-// it on, N connections and N JOINs per joiner, just when the leader is
-// loaded), then to every host, since that peer may have failed or stopped
-// leading.
-func (n *Node) retryJoin() {
-	if n.tick-n.joinSentAt < uint64(n.cfg.RetryTicks) {
-		return
-	}
-	n.joinSentAt = n.tick
-	n.joinTries++
-	if n.joinTries <= joinDirectRetries && n.joinTo != 0 && n.joinTo != n.cfg.Self {
-		n.send1(n.joinTo, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
-		return
-	}
-	n.sendJoinAll()
 }
 
 // sendJoinAll asks every host: whichever is the leader adds us, members pass it on.
@@ -895,7 +873,10 @@ func (n *Node) onTick(count uint64) {
 	due := func(at uint64) bool { return n.tick-at >= uint64(n.cfg.RetryTicks) }
 	switch n.role {
 	case roleJoining:
-		n.retryJoin()
+		if due(n.joinSentAt) {
+			n.joinSentAt = n.tick
+			n.sendJoinAll()
+		}
 	case roleLeader:
 		if c := n.op; c != nil && due(c.sentAt) {
 			c.sentAt = n.tick

@@ -61,7 +61,8 @@ type Config struct {
 	// until the next round, and a success is cached until a send to it fails,
 	// it is suspected or it leaves the view.
 	Addr func(codec.PeerID) (*net.UDPAddr, error)
-	// Suspect is called from Run's goroutine, once per silence of a watched member.
+	// Suspect is called from Run's goroutine, once per silence of a watched member,
+	// with the detector's state locked: it must only hand the event on.
 	Suspect func(codec.PeerID)
 	// Heard, if set, is called from the reader goroutine when a heartbeat carries a
 	// view id other than the one last given to SetView, from members and

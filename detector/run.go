@@ -62,33 +62,27 @@ func (d *Detector) Run(ctx context.Context) error {
 		} else {
 			timer.Stop()
 		}
-		var r lookup
-		event := 0
+		var work func(now time.Time) // what this wake does, under the lock; nil: only expire
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.closed:
 			return nil
 		case <-d.viewCh:
-			event = 1
+			if id, members, ok := d.latestView(); ok {
+				work = func(now time.Time) { l.setView(id, members, now) }
+			}
 		case <-round.C:
-			event = 2
 			round.Reset(nextRound(time.Now(), d.cfg.Interval))
-		case r = <-l.results:
-			event = 3
+			work = l.sendRound
+		case r := <-l.results:
+			work = func(now time.Time) { l.resolved(r, now) }
 		case <-timer.C:
 		}
 		d.lmu.Lock()
 		now := l.wake(time.Now())
-		switch event {
-		case 1:
-			if id, members, ok := d.latestView(); ok {
-				l.setView(id, members, now)
-			}
-		case 2:
-			l.sendRound(now)
-		case 3:
-			l.resolved(r, now)
+		if work != nil {
+			work(now)
 		}
 		l.expire(time.Now())
 		d.lmu.Unlock()

@@ -102,8 +102,8 @@ func TestRunnerIdleTicksCatchUp(t *testing.T) {
 	inputs <- Heard{Peer: 1, ViewID: 1}
 	time.Sleep(50 * time.Millisecond) // the quiet stretch to be accounted for
 	inputs <- Heard{Peer: 1, ViewID: 1}
-	elapsed := time.Since(start)
 	stop()
+	elapsed := time.Since(start) // after Run returned: every clock read of Run comes before it
 	if n.NeedsTicks() {
 		t.Fatalf("a lone leader with nothing to do needs ticks (role %v)", n.Role())
 	}

@@ -281,9 +281,9 @@ func (t *Transport) SendMany(to []codec.PeerID, m codec.Message) {
 	}
 }
 
-// Connect makes sure a connection to each peer in to is open or being
-// dialled, without sending anything, so that the first message to it later
-// does not wait for a dial and a greeting. Like Send it never blocks.
+// Connect has each peer in to dialled once, if it has no connection yet,
+// without sending anything, so that the first message to it later does not
+// wait for a dial and a greeting. Like Send it never blocks.
 func (t *Transport) Connect(to []codec.PeerID) {
 	for _, p := range to {
 		if w := t.writer(p); w != nil {

@@ -39,7 +39,7 @@ func (e *AuthError) Error() string {
 type item struct {
 	frame   []byte        // an encoded message, shared with other queues; read only
 	flushed chan struct{} // non-nil for a flush marker: closed once all before it is flushed
-	connect bool          // dial now if there is no connection; nothing to write
+	connect bool          // try one dial now if there is no connection; nothing to write
 }
 
 // writer owns the outbound connection to one peer. Only its run goroutine
@@ -98,8 +98,10 @@ func (w *writer) run() {
 				continue
 			}
 			if it.connect {
-				if w.conn == nil && !w.connect() {
-					return
+				// One attempt: a peer that is not up gets no dialling loop
+				// for nothing; the next frame for it dials as usual.
+				if w.conn == nil {
+					w.dial()
 				}
 				continue
 			}

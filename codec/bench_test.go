@@ -4,10 +4,13 @@ import "testing"
 
 func benchMessages() []namedMessage {
 	return []namedMessage{
-		{"Req", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpAdd, Peers: []PeerID{9}}},
-		{"NewView16", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 16)}},
-		{"NewView128", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 128)}},
+		{"Req", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpAdd, Peers: []PeerID{17}, Epoch: 3, Leader: 1, Voters: ids(1, 16)}},
+		{"Req128", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpDel, Peers: []PeerID{5}, Epoch: 3, Leader: 1, Voters: ids(1, 128)}},
+		{"OK", &OK{From: 2, RequestID: NewRequestID(1, 12), ViewID: 40, Epoch: 3}},
+		{"NewView16", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 16), Epoch: 3, EpochLeader: 1}},
+		{"NewView128", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 128), Epoch: 3, EpochLeader: 1}},
 		{"Heartbeat", &Heartbeat{From: 3, ViewID: 40, Seq: 123456}},
+		{"Probe", &Probe{From: 3, Nonce: 123456}},
 	}
 }
 

@@ -51,6 +51,8 @@ const (
 	TypeNewLeader    Type = 5 // a new leader asks for pending operations
 	TypePendingReply Type = 6 // a member's answer to NEWLEADER
 	TypeHeartbeat    Type = 7 // UDP liveness beacon
+	TypeProbe        Type = 8 // are you there? (verifies a suspicion, over TCP)
+	TypeProbeAck     Type = 9 // yes: the answer to a Probe, from the peer's own loop
 )
 
 var typeNames = map[Type]string{
@@ -61,6 +63,8 @@ var typeNames = map[Type]string{
 	TypeNewLeader:    "NEWLEADER",
 	TypePendingReply: "PENDING_REPLY",
 	TypeHeartbeat:    "HEARTBEAT",
+	TypeProbe:        "PROBE",
+	TypeProbeAck:     "PROBE_ACK",
 }
 
 func (t Type) String() string {
@@ -118,9 +122,13 @@ type Join struct {
 	Joiner   PeerID
 }
 
-// Req is phase one of a view change: every member saves {RequestID, ViewID, Op,
-// Peers} as its pending operation and answers OK. Peers has one element in the
-// course's protocol; a leader may batch several joins or deletes in one REQ.
+// Req is phase one of a view change: every voter saves the proposal as its
+// pending operation and answers OK. The proposal changes view ViewID by Op on
+// Peers (the course's protocol has one peer; a leader may batch several joins
+// or deletes), making a view led by Leader. It is proposed under the ballot
+// (Epoch, From) and commits once every peer in Voters has answered OK.
+// Forced is 1 when the proposal re-proposes a change that an earlier ballot
+// may already have committed: a later leader must then make the same view.
 type Req struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	From      PeerID
@@ -128,41 +136,55 @@ type Req struct {
 	ViewID    ViewID
 	Op        Op
 	Peers     []PeerID
+	Epoch     uint64
+	Leader    PeerID
+	Voters    []PeerID
+	Forced    uint8
 }
 
-// OK answers a Req with its request id and view id.
+// OK answers a Req with its request id, view id and ballot epoch.
 type OK struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	From      PeerID
 	RequestID RequestID
 	ViewID    ViewID
+	Epoch     uint64
 }
 
-// NewView tells a member to install a view. Leader is the view's leader; it is
-// normally From, except when a new leader re-sends its predecessor's last view.
+// NewView carries an installed view: phase two of a view change, or a view
+// sent to a peer that is behind. Leader is the view's leader; it is normally
+// From, except when the view completes another leader's change or is passed
+// on. (Epoch, EpochLeader) is the ballot the sender follows: a peer that
+// follows an older one learns that a takeover happened.
 type NewView struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	From     PeerID
-	ViewID   ViewID
-	Leader   PeerID
-	Members  []PeerID
+	_msgpack    struct{} `msgpack:",as_array"`
+	From        PeerID
+	ViewID      ViewID
+	Leader      PeerID
+	Members     []PeerID
+	Epoch       uint64
+	EpochLeader PeerID
 }
 
-// NewLeader is sent by a peer taking over from a failed leader; Op is OpPending.
-// Replaces names the failed leader, so that a late NEWLEADER from an earlier
-// takeover is recognised as stale.
+// NewLeader is sent by a peer taking over: it proposes the ballot (Epoch,
+// From) for view ViewID and asks for each member's pending operation; Op is
+// OpPending.
 type NewLeader struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	From      PeerID
 	RequestID RequestID
 	ViewID    ViewID
 	Op        Op
-	Replaces  PeerID
+	Epoch     uint64
 }
 
-// PendingReply answers NewLeader: the member's installed view and its pending
-// operation for that view (Op is OpAdd or OpDel with PendingRequest and Peers,
-// or OpNothing).
+// PendingReply answers NewLeader: the member follows the new ballot from now
+// on, and reports its installed view and the proposal for that view it saved,
+// if any (Op is OpAdd or OpDel with the fields after it, or OpNothing). The
+// pending fields are those of the Req that carried the proposal: its request
+// id, view, peers, ballot epoch (the ballot's leader is the request id's),
+// the leader of the view it makes, its voters and Forced. A peer that is
+// not in a view yet answers with ViewID 0.
 type PendingReply struct {
 	_msgpack       struct{} `msgpack:",as_array"`
 	From           PeerID
@@ -174,6 +196,10 @@ type PendingReply struct {
 	PendingRequest RequestID // the REQ that created the pending operation
 	PendingView    ViewID    // the view the pending operation was proposed in
 	Peers          []PeerID
+	PendingEpoch   uint64
+	PendingLeader  PeerID
+	Voters         []PeerID
+	Forced         uint8
 }
 
 // Heartbeat is the UDP liveness beacon: sender, its installed view and a counter
@@ -185,6 +211,27 @@ type Heartbeat struct {
 	Seq      uint64
 }
 
+// Probe asks a suspected peer whether it is still there. It travels on the
+// persistent TCP connection, and the peer's own event loop answers it, so an
+// answer shows that the process runs, not only that its kernel is up.
+type Probe struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     PeerID
+	Nonce    uint64
+}
+
+// ProbeAck answers a Probe with its nonce and the ballot (Epoch,
+// EpochLeader) the peer follows, so that a member checking whether its
+// leader still leads learns that it now follows another (EpochLeader 0: the
+// peer is in no view).
+type ProbeAck struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	From        PeerID
+	Nonce       uint64
+	Epoch       uint64
+	EpochLeader PeerID
+}
+
 func (*Join) Type() Type         { return TypeJoin }
 func (*Req) Type() Type          { return TypeReq }
 func (*OK) Type() Type           { return TypeOK }
@@ -192,6 +239,8 @@ func (*NewView) Type() Type      { return TypeNewView }
 func (*NewLeader) Type() Type    { return TypeNewLeader }
 func (*PendingReply) Type() Type { return TypePendingReply }
 func (*Heartbeat) Type() Type    { return TypeHeartbeat }
+func (*Probe) Type() Type        { return TypeProbe }
+func (*ProbeAck) Type() Type     { return TypeProbeAck }
 
 func (m *Join) Sender() PeerID         { return m.From }
 func (m *Req) Sender() PeerID          { return m.From }
@@ -200,6 +249,8 @@ func (m *NewView) Sender() PeerID      { return m.From }
 func (m *NewLeader) Sender() PeerID    { return m.From }
 func (m *PendingReply) Sender() PeerID { return m.From }
 func (m *Heartbeat) Sender() PeerID    { return m.From }
+func (m *Probe) Sender() PeerID        { return m.From }
+func (m *ProbeAck) Sender() PeerID     { return m.From }
 
 func (m *Join) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner))
@@ -209,20 +260,22 @@ func (m *Req) validate() error {
 	if m.Op != OpAdd && m.Op != OpDel {
 		return fmt.Errorf("req op %v", m.Op)
 	}
-	return firstErr(checkPeer("from", m.From), checkSet("peers", m.Peers, 1))
+	return firstErr(checkPeer("from", m.From), checkSet("peers", m.Peers, 1), checkPeer("leader", m.Leader),
+		checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced))
 }
 
 func (m *OK) validate() error { return checkPeer("from", m.From) }
 
 func (m *NewView) validate() error {
-	return firstErr(checkPeer("from", m.From), checkPeer("leader", m.Leader), checkSet("members", m.Members, 1))
+	return firstErr(checkPeer("from", m.From), checkPeer("leader", m.Leader), checkSet("members", m.Members, 1),
+		checkPeer("epoch leader", m.EpochLeader))
 }
 
 func (m *NewLeader) validate() error {
 	if m.Op != OpPending {
 		return fmt.Errorf("newleader op %v", m.Op)
 	}
-	return firstErr(checkPeer("from", m.From), checkPeer("replaces", m.Replaces))
+	return checkPeer("from", m.From)
 }
 
 func (m *PendingReply) validate() error {
@@ -231,17 +284,27 @@ func (m *PendingReply) validate() error {
 	}
 	switch m.Op {
 	case OpNothing:
-		if len(m.Peers) != 0 {
-			return errors.New("nothing with peers")
+		if len(m.Peers) != 0 || len(m.Voters) != 0 {
+			return errors.New("nothing with peers or voters")
 		}
 		return nil
 	case OpAdd, OpDel:
-		return checkSet("peers", m.Peers, 1)
+		return firstErr(checkSet("peers", m.Peers, 1), checkPeer("pending leader", m.PendingLeader),
+			checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced))
 	}
 	return fmt.Errorf("pending reply op %v", m.Op)
 }
 
 func (m *Heartbeat) validate() error { return checkPeer("from", m.From) }
+func (m *Probe) validate() error     { return checkPeer("from", m.From) }
+func (m *ProbeAck) validate() error  { return checkPeer("from", m.From) }
+
+func checkFlag(field string, f uint8) error {
+	if f > 1 {
+		return fmt.Errorf("%s is %d, want 0 or 1", field, f)
+	}
+	return nil
+}
 
 func checkPeer(field string, p PeerID) error {
 	if p == 0 {
@@ -289,6 +352,10 @@ func New(t Type) Message {
 		return new(PendingReply)
 	case TypeHeartbeat:
 		return new(Heartbeat)
+	case TypeProbe:
+		return new(Probe)
+	case TypeProbeAck:
+		return new(ProbeAck)
 	}
 	return nil
 }

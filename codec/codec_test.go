@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -32,41 +33,62 @@ type namedMessage struct {
 // validMessages are the round-trip table: every type, its ops, and edge values.
 func validMessages() []namedMessage {
 	maxReq := NewRequestID(maxPeer, math.MaxUint32)
+	top := ids(maxPeer-MaxMembers+1, MaxMembers) // the MaxMembers largest ids
 	return []namedMessage{
 		{"join", &Join{From: 3, Joiner: 3}},
 		{"join forwarded", &Join{From: 1, Joiner: 5}},
 		{"join max ids", &Join{From: maxPeer, Joiner: maxPeer}},
 
-		{"req add", &Req{From: 1, RequestID: NewRequestID(1, 1), ViewID: 1, Op: OpAdd, Peers: []PeerID{2}}},
-		{"req del", &Req{From: 2, RequestID: NewRequestID(2, 9), ViewID: 7, Op: OpDel, Peers: []PeerID{1}}},
-		{"req batch", &Req{From: 1, RequestID: NewRequestID(1, 2), ViewID: 3, Op: OpAdd, Peers: []PeerID{4, 5, 9}}},
-		{"req max values", &Req{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Op: OpDel, Peers: []PeerID{maxPeer}}},
-		{"req max members", &Req{From: 1, RequestID: 1, ViewID: 1, Op: OpAdd, Peers: ids(maxPeer-MaxMembers+1, MaxMembers)}},
+		{"req add", &Req{From: 1, RequestID: NewRequestID(1, 1), ViewID: 1, Op: OpAdd, Peers: []PeerID{2}, Epoch: 1, Leader: 1, Voters: []PeerID{1}}},
+		{"req del", &Req{From: 2, RequestID: NewRequestID(2, 9), ViewID: 7, Op: OpDel, Peers: []PeerID{1}, Epoch: 4, Leader: 2, Voters: []PeerID{2, 3}}},
+		{"req batch", &Req{From: 1, RequestID: NewRequestID(1, 2), ViewID: 3, Op: OpAdd, Peers: []PeerID{4, 5, 9}, Epoch: 1, Leader: 1, Voters: []PeerID{1, 2, 3}}},
+		{"req forced", &Req{From: 3, RequestID: NewRequestID(3, 1), ViewID: 5, Op: OpDel, Peers: []PeerID{1}, Epoch: 9, Leader: 2, Voters: []PeerID{2, 3, 4}, Forced: 1}},
+		{"req nil voters", &Req{From: 1, RequestID: NewRequestID(1, 3), ViewID: 2, Op: OpAdd, Peers: []PeerID{2}, Leader: 1}},
+		{"req empty voters", &Req{From: 1, RequestID: NewRequestID(1, 3), ViewID: 2, Op: OpAdd, Peers: []PeerID{2}, Epoch: 2, Leader: 1, Voters: []PeerID{}}},
+		{"req max values", &Req{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Op: OpDel, Peers: []PeerID{maxPeer}, Epoch: math.MaxUint64, Leader: maxPeer, Voters: []PeerID{maxPeer}, Forced: 1}},
+		{"req max members", &Req{From: 1, RequestID: 1, ViewID: 1, Op: OpAdd, Peers: top, Epoch: 1, Leader: 1, Voters: ids(1, MaxMembers)}},
 
-		{"ok", &OK{From: 2, RequestID: NewRequestID(1, 1), ViewID: 1}},
+		{"ok", &OK{From: 2, RequestID: NewRequestID(1, 1), ViewID: 1, Epoch: 1}},
 		{"ok zero ids", &OK{From: 2}},
-		{"ok max values", &OK{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64}},
+		{"ok epoch 2^32", &OK{From: 3, RequestID: NewRequestID(2, 5), ViewID: 6, Epoch: 1 << 32}},
+		{"ok max values", &OK{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Epoch: math.MaxUint64}},
 
-		{"newview single", &NewView{From: 1, ViewID: 1, Leader: 1, Members: []PeerID{1}}},
-		{"newview resent by new leader", &NewView{From: 2, ViewID: 4, Leader: 1, Members: []PeerID{1, 2, 5}}},
-		{"newview large view id", &NewView{From: 1, ViewID: math.MaxUint64, Leader: maxPeer, Members: []PeerID{1, 1 << 16, maxPeer}}},
-		{"newview 4096 members", &NewView{From: 1, ViewID: 1 << 40, Leader: 1, Members: ids(1, MaxMembers)}},
-		{"newview 4096 max ids", &NewView{From: maxPeer, ViewID: 2, Leader: maxPeer, Members: ids(maxPeer-MaxMembers+1, MaxMembers)}},
+		{"newview single", &NewView{From: 1, ViewID: 1, Leader: 1, Members: []PeerID{1}, EpochLeader: 1}},
+		{"newview resent by new leader", &NewView{From: 2, ViewID: 4, Leader: 1, Members: []PeerID{1, 2, 5}, Epoch: 3, EpochLeader: 2}},
+		{"newview epoch leader not a member", &NewView{From: 5, ViewID: 8, Leader: 5, Members: []PeerID{5, 6}, Epoch: 7, EpochLeader: 1}},
+		{"newview large view id", &NewView{From: 1, ViewID: math.MaxUint64, Leader: maxPeer, Members: []PeerID{1, 1 << 16, maxPeer}, Epoch: 1 << 40, EpochLeader: 1 << 16}},
+		{"newview max epoch", &NewView{From: maxPeer, ViewID: 9, Leader: maxPeer, Members: []PeerID{maxPeer}, Epoch: math.MaxUint64, EpochLeader: maxPeer}},
+		{"newview 4096 members", &NewView{From: 1, ViewID: 1 << 40, Leader: 1, Members: ids(1, MaxMembers), Epoch: 2, EpochLeader: 1}},
+		{"newview 4096 max ids", &NewView{From: maxPeer, ViewID: 2, Leader: maxPeer, Members: top, Epoch: math.MaxUint64, EpochLeader: maxPeer}},
 
-		{"newleader", &NewLeader{From: 2, RequestID: NewRequestID(2, 1), ViewID: 3, Op: OpPending, Replaces: 1}},
-		{"newleader max values", &NewLeader{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Op: OpPending, Replaces: maxPeer}},
+		{"newleader", &NewLeader{From: 2, RequestID: NewRequestID(2, 1), ViewID: 3, Op: OpPending, Epoch: 1}},
+		{"newleader epoch 0", &NewLeader{From: 2, RequestID: NewRequestID(2, 2), ViewID: 3, Op: OpPending}},
+		{"newleader max values", &NewLeader{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Op: OpPending, Epoch: math.MaxUint64}},
 
 		{"pendingreply nothing", &PendingReply{From: 3, RequestID: NewRequestID(2, 1), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpNothing}},
 		{"pendingreply nothing empty peers", &PendingReply{From: 3, RequestID: 1, ViewID: 3, Leader: 1, Members: []PeerID{1, 3}, Op: OpNothing, Peers: []PeerID{}}},
+		{"pendingreply nothing empty voters", &PendingReply{From: 3, RequestID: 1, ViewID: 3, Leader: 1, Members: []PeerID{1, 3}, Op: OpNothing, Peers: []PeerID{}, Voters: []PeerID{}}},
 		{"pendingreply no view", &PendingReply{From: 4, RequestID: 1, Op: OpNothing}},
 		{"pendingreply empty members", &PendingReply{From: 4, RequestID: 1, Members: []PeerID{}, Op: OpNothing}},
-		{"pendingreply add", &PendingReply{From: 3, RequestID: NewRequestID(2, 1), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpAdd, PendingRequest: NewRequestID(1, 4), PendingView: 3, Peers: []PeerID{4}}},
-		{"pendingreply del", &PendingReply{From: 2, RequestID: NewRequestID(2, 1), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpDel, PendingRequest: NewRequestID(1, 4), PendingView: 3, Peers: []PeerID{1, 3}}},
-		{"pendingreply max values", &PendingReply{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Leader: maxPeer, Members: ids(maxPeer-MaxMembers+1, MaxMembers), Op: OpDel, PendingRequest: maxReq, PendingView: math.MaxUint64, Peers: ids(maxPeer-MaxMembers+1, MaxMembers)}},
+		{"pendingreply add", &PendingReply{From: 3, RequestID: NewRequestID(2, 1), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpAdd, PendingRequest: NewRequestID(1, 4), PendingView: 3, Peers: []PeerID{4}, PendingEpoch: 1, PendingLeader: 1, Voters: []PeerID{1, 2, 3}}},
+		{"pendingreply del", &PendingReply{From: 2, RequestID: NewRequestID(2, 1), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpDel, PendingRequest: NewRequestID(1, 4), PendingView: 3, Peers: []PeerID{1, 3}, PendingEpoch: 1, PendingLeader: 1, Voters: []PeerID{1, 2, 3}}},
+		{"pendingreply del forced", &PendingReply{From: 2, RequestID: NewRequestID(2, 2), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpDel, PendingRequest: NewRequestID(3, 1), PendingView: 3, Peers: []PeerID{1}, PendingEpoch: 5, PendingLeader: 3, Voters: []PeerID{2, 3}, Forced: 1}},
+		{"pendingreply add nil voters", &PendingReply{From: 2, RequestID: NewRequestID(2, 1), ViewID: 1, Leader: 1, Members: []PeerID{1, 2}, Op: OpAdd, PendingRequest: NewRequestID(1, 2), PendingView: 1, Peers: []PeerID{3}, PendingLeader: 1}},
+		{"pendingreply add empty voters", &PendingReply{From: 2, RequestID: NewRequestID(2, 1), ViewID: 1, Leader: 1, Members: []PeerID{1, 2}, Op: OpAdd, PendingRequest: NewRequestID(1, 2), PendingView: 1, Peers: []PeerID{3}, PendingEpoch: 1, PendingLeader: 1, Voters: []PeerID{}}},
+		{"pendingreply max values", &PendingReply{From: maxPeer, RequestID: maxReq, ViewID: math.MaxUint64, Leader: maxPeer, Members: top, Op: OpDel, PendingRequest: maxReq, PendingView: math.MaxUint64, Peers: top, PendingEpoch: math.MaxUint64, PendingLeader: maxPeer, Voters: top, Forced: 1}},
 
 		{"heartbeat", &Heartbeat{From: 1, ViewID: 1, Seq: 1}},
 		{"heartbeat zero view and seq", &Heartbeat{From: 1}},
 		{"heartbeat max values", &Heartbeat{From: maxPeer, ViewID: math.MaxUint64, Seq: math.MaxUint64}},
+
+		{"probe", &Probe{From: 1, Nonce: 1}},
+		{"probe zero nonce", &Probe{From: 2}},
+		{"probe max values", &Probe{From: maxPeer, Nonce: math.MaxUint64}},
+
+		{"probeack", &ProbeAck{From: 2, Nonce: 1, Epoch: 3, EpochLeader: 1}},
+		{"probeack from a joiner", &ProbeAck{From: 2, Nonce: 1}},
+		{"probeack zero nonce", &ProbeAck{From: 1}},
+		{"probeack max values", &ProbeAck{From: maxPeer, Nonce: math.MaxUint64, Epoch: math.MaxUint64, EpochLeader: maxPeer}},
 	}
 }
 
@@ -134,18 +156,32 @@ func TestEncoding(t *testing.T) {
 		want string // hex
 	}{
 		{&Join{From: 1, Joiner: 2}, "01" + "92" + "01" + "02"},
-		{&Req{From: 1, RequestID: NewRequestID(1, 2), ViewID: 3, Op: OpAdd, Peers: []PeerID{4}},
-			"02" + "95" + "01" + "cf0000000100000002" + "03" + "01" + "9104"},
-		{&OK{From: 2, RequestID: NewRequestID(1, 2), ViewID: 300}, "03" + "93" + "02" + "cf0000000100000002" + "cd012c"},
-		{&NewView{From: 1, ViewID: 2, Leader: 1, Members: []PeerID{1, 2}}, "04" + "94" + "01" + "02" + "01" + "920102"},
-		{&NewLeader{From: 2, RequestID: NewRequestID(2, 1), ViewID: 3, Op: OpPending, Replaces: 1},
-			"05" + "95" + "02" + "cf0000000200000001" + "03" + "03" + "01"},
+		{&Req{From: 1, RequestID: NewRequestID(1, 2), ViewID: 3, Op: OpAdd, Peers: []PeerID{4}, Epoch: 300, Leader: 1, Voters: []PeerID{1, 2}, Forced: 1},
+			"02" + "99" + "01" + "cf0000000100000002" + "03" + "01" + "9104" + "cd012c" + "01" + "920102" + "01"},
+		{&Req{From: 2, RequestID: NewRequestID(2, 1), ViewID: 200, Op: OpDel, Peers: []PeerID{1, 3}, Leader: 2},
+			"02" + "99" + "02" + "cf0000000200000001" + "ccc8" + "02" + "920103" + "00" + "02" + "c0" + "00"},
+		{&Req{From: 1, RequestID: 1, ViewID: 1, Op: OpAdd, Peers: []PeerID{2}, Epoch: 1 << 16, Leader: 1, Voters: []PeerID{}},
+			"02" + "99" + "01" + "01" + "01" + "01" + "9102" + "ce00010000" + "01" + "90" + "00"},
+		{&OK{From: 2, RequestID: NewRequestID(1, 2), ViewID: 300, Epoch: 255},
+			"03" + "94" + "02" + "cf0000000100000002" + "cd012c" + "ccff"},
+		{&NewView{From: 1, ViewID: 2, Leader: 1, Members: []PeerID{1, 2}, Epoch: 3, EpochLeader: 2},
+			"04" + "96" + "01" + "02" + "01" + "920102" + "03" + "02"},
+		{&NewLeader{From: 2, RequestID: NewRequestID(2, 1), ViewID: 3, Op: OpPending, Epoch: 4},
+			"05" + "95" + "02" + "cf0000000200000001" + "03" + "03" + "04"},
 		{&PendingReply{From: 3, RequestID: 5, ViewID: 3, Leader: 1, Members: []PeerID{1, 3}, Op: OpNothing},
-			"06" + "99" + "03" + "05" + "03" + "01" + "920103" + "04" + "00" + "00" + "c0"},
+			"06" + "9d" + "03" + "05" + "03" + "01" + "920103" + "04" + "00" + "00" + "c0" + "00" + "00" + "c0" + "00"},
+		{&PendingReply{From: 3, RequestID: NewRequestID(2, 1), ViewID: 3, Leader: 1, Members: []PeerID{1, 2, 3}, Op: OpAdd,
+			PendingRequest: NewRequestID(1, 4), PendingView: 3, Peers: []PeerID{4}, PendingEpoch: 2, PendingLeader: 1, Voters: []PeerID{1, 2, 3}, Forced: 1},
+			"06" + "9d" + "03" + "cf0000000200000001" + "03" + "01" + "93010203" + "01" +
+				"cf0000000100000004" + "03" + "9104" + "02" + "01" + "93010203" + "01"},
 		{&Heartbeat{From: 7, ViewID: 1 << 32, Seq: 65536},
 			"07" + "93" + "07" + "cf0000000100000000" + "ce00010000"},
+		{&Probe{From: 4, Nonce: 200}, "08" + "92" + "04" + "ccc8"},
+		{&ProbeAck{From: 4, Nonce: 1 << 40, Epoch: 2, EpochLeader: 1}, "09" + "94" + "04" + "cf0000010000000000" + "02" + "01"},
 	}
+	pinned := map[Type]bool{}
 	for _, tc := range tests {
+		pinned[tc.m.Type()] = true
 		got := hex.EncodeToString(mustMarshal(t, tc.m))
 		if got != tc.want {
 			t.Errorf("Marshal(%#v)\n got %s\nwant %s", tc.m, got, tc.want)
@@ -154,6 +190,11 @@ func TestEncoding(t *testing.T) {
 		m, err := Unmarshal(b)
 		if err != nil || !reflect.DeepEqual(m, tc.m) {
 			t.Errorf("Unmarshal(%s) = %#v, %v; want %#v", tc.want, m, err, tc.m)
+		}
+	}
+	for ty := range typeNames {
+		if !pinned[ty] {
+			t.Errorf("no pinned encoding for %v", ty)
 		}
 	}
 }
@@ -199,7 +240,10 @@ func raw(t Type, hexBody string) []byte {
 	return append([]byte{byte(t)}, b...)
 }
 
-func checkBroken(t *testing.T, b []byte, want error) {
+// checkBroken requires Unmarshal(b) to fail with an error wrapping want and,
+// unless why is empty, saying why: so that a case meant to break one rule
+// cannot pass by breaking another (a missing field, say).
+func checkBroken(t *testing.T, b []byte, want error, why string) {
 	t.Helper()
 	m, err := Unmarshal(b)
 	if err == nil {
@@ -208,8 +252,51 @@ func checkBroken(t *testing.T, b []byte, want error) {
 	if !errors.Is(err, want) {
 		t.Fatalf("Unmarshal(%x): %v, want an error wrapping %q", b, err, want)
 	}
+	if !strings.Contains(err.Error(), why) {
+		t.Fatalf("Unmarshal(%x): %v, want an error saying %q", b, err, why)
+	}
 	if m != nil {
 		t.Fatalf("Unmarshal(%x) returned %#v with its error", b, m)
+	}
+}
+
+// Valid bodies: each case in TestUnmarshalBroken changes one of them in the
+// one way its name says (TestBrokenBaselines checks that they decode).
+var (
+	reqBase          = []any{1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 0}
+	okBase           = []any{1, 1, 1, 1}
+	newViewBase      = []any{1, 1, 1, []PeerID{1}, 1, 1}
+	newLeaderBase    = []any{2, 1, 1, OpPending, 1}
+	nothingBase      = []any{3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil, 0}
+	pendingAddBase   = []any{3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{1, 3}, 0}
+	heartbeatBase    = []any{1, 1, 1}
+	probeBase        = []any{1, 1}
+	probeAckBase     = []any{1, 1, 1, 1}
+	brokenBaselineOf = map[Type][][]any{
+		TypeJoin:         {{1, 2}},
+		TypeReq:          {reqBase},
+		TypeOK:           {okBase},
+		TypeNewView:      {newViewBase},
+		TypeNewLeader:    {newLeaderBase},
+		TypePendingReply: {nothingBase, pendingAddBase},
+		TypeHeartbeat:    {heartbeatBase},
+		TypeProbe:        {probeBase},
+		TypeProbeAck:     {probeAckBase},
+	}
+)
+
+func TestBrokenBaselines(t *testing.T) {
+	for ty := range typeNames {
+		if len(brokenBaselineOf[ty]) == 0 {
+			t.Errorf("no baseline body for %v", ty)
+		}
+	}
+	for ty, bodies := range brokenBaselineOf {
+		for _, fields := range bodies {
+			if _, err := Unmarshal(body(ty, fields...)); err != nil {
+				t.Errorf("%v %v: %v", ty, fields, err)
+			}
+		}
 	}
 }
 
@@ -220,117 +307,187 @@ func TestUnmarshalBroken(t *testing.T) {
 		name string
 		b    []byte
 		want error
+		why  string // part of the error's text
 	}{
-		{"nil input", nil, ErrMalformed},
-		{"empty input", []byte{}, ErrMalformed},
-		{"type 0", []byte{0}, ErrUnknownType},
-		{"type 8", []byte{8}, ErrUnknownType},
-		{"type 255", []byte{255}, ErrUnknownType},
-		{"type 0 with a join body", body(0, 1, 2), ErrUnknownType},
-		{"type 8 with a heartbeat body", body(8, 1, 1, 1), ErrUnknownType},
-		{"type 255 with a body", body(255, 1), ErrUnknownType},
-		{"type byte only", []byte{byte(TypeJoin)}, ErrMalformed},
+		{"nil input", nil, ErrMalformed, "empty"},
+		{"empty input", []byte{}, ErrMalformed, "empty"},
+		{"type 0", []byte{0}, ErrUnknownType, ": 0"},
+		{"type 10", []byte{10}, ErrUnknownType, ": 10"},
+		{"type 255", []byte{255}, ErrUnknownType, ": 255"},
+		{"type 0 with a join body", body(0, 1, 2), ErrUnknownType, ": 0"},
+		{"type 10 with a probe body", body(10, 1, 1), ErrUnknownType, ": 10"},
+		{"type 10 with a heartbeat body", body(10, 1, 1, 1), ErrUnknownType, ": 10"},
+		{"type 255 with a body", body(255, 1), ErrUnknownType, ": 255"},
+		{"type byte only", []byte{byte(TypeJoin)}, ErrMalformed, "EOF"},
+		{"probe type byte only", []byte{byte(TypeProbe)}, ErrMalformed, "EOF"},
+		{"probeack type byte only", []byte{byte(TypeProbeAck)}, ErrMalformed, "EOF"},
 
 		// The body is not an array of the right length.
-		{"nil body", raw(TypeJoin, "c0"), ErrMalformed},
-		{"map body", append([]byte{byte(TypeJoin)}, joinMap...), ErrMalformed},
-		{"string body", raw(TypeJoin, "a3616263"), ErrMalformed},
-		{"int body", raw(TypeHeartbeat, "01"), ErrMalformed},
-		{"bin body", raw(TypeHeartbeat, "c403010101"), ErrMalformed},
-		{"empty array", raw(TypeOK, "90"), ErrMalformed},
-		{"join 1 field", body(TypeJoin, 1), ErrMalformed},
-		{"join 3 fields", body(TypeJoin, 1, 2, 3), ErrMalformed},
-		{"req 4 fields", body(TypeReq, 1, 1, 1, OpAdd), ErrMalformed},
-		{"req 6 fields", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 0), ErrMalformed},
-		{"ok 2 fields", body(TypeOK, 1, 1), ErrMalformed},
-		{"ok 4 fields", body(TypeOK, 1, 1, 1, 1), ErrMalformed},
-		{"newview 3 fields", body(TypeNewView, 1, 1, 1), ErrMalformed},
-		{"newview 5 fields", body(TypeNewView, 1, 1, 1, []PeerID{1}, 1), ErrMalformed},
-		{"newleader 4 fields", body(TypeNewLeader, 1, 1, 1, OpPending), ErrMalformed},
-		{"newleader 6 fields", body(TypeNewLeader, 1, 1, 1, OpPending, 2, 2), ErrMalformed},
-		{"pendingreply 8 fields", body(TypePendingReply, 1, 1, 1, 1, []PeerID{1}, OpNothing, 0, 0), ErrMalformed},
-		{"pendingreply 10 fields", body(TypePendingReply, 1, 1, 1, 1, []PeerID{1}, OpNothing, 0, 0, nil, 0), ErrMalformed},
-		{"heartbeat 2 fields", body(TypeHeartbeat, 1, 1), ErrMalformed},
-		{"heartbeat 4 fields", body(TypeHeartbeat, 1, 1, 1, 1), ErrMalformed},
-		{"message in a message", body(TypeJoin, body(TypeJoin, 1, 2), 2), ErrMalformed},
+		{"nil body", raw(TypeJoin, "c0"), ErrMalformed, "array of -1 fields"},
+		{"map body", append([]byte{byte(TypeJoin)}, joinMap...), ErrMalformed, "array length"},
+		{"string body", raw(TypeJoin, "a3616263"), ErrMalformed, "array length"},
+		{"int body", raw(TypeHeartbeat, "01"), ErrMalformed, "array length"},
+		{"bin body", raw(TypeHeartbeat, "c403010101"), ErrMalformed, "array length"},
+		{"empty array", raw(TypeOK, "90"), ErrMalformed, "array of 0 fields, want 4"},
+		{"probe nil body", raw(TypeProbe, "c0"), ErrMalformed, "array of -1 fields"},
+		{"probe empty array", raw(TypeProbe, "90"), ErrMalformed, "array of 0 fields, want 2"},
+		{"join 1 field", body(TypeJoin, 1), ErrMalformed, "array of 1 fields, want 2"},
+		{"join 3 fields", body(TypeJoin, 1, 2, 3), ErrMalformed, "array of 3 fields, want 2"},
+		{"req 8 fields", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}), ErrMalformed, "array of 8 fields, want 9"},
+		{"req 10 fields", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 0, 0), ErrMalformed, "array of 10 fields, want 9"},
+		{"req previous 5-field layout", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}), ErrMalformed, "array of 5 fields, want 9"},
+		{"ok 3 fields (previous layout)", body(TypeOK, 1, 1, 1), ErrMalformed, "array of 3 fields, want 4"},
+		{"ok 5 fields", body(TypeOK, 1, 1, 1, 1, 1), ErrMalformed, "array of 5 fields, want 4"},
+		{"newview 4 fields (previous layout)", body(TypeNewView, 1, 1, 1, []PeerID{1}), ErrMalformed, "array of 4 fields, want 6"},
+		{"newview 5 fields", body(TypeNewView, 1, 1, 1, []PeerID{1}, 1), ErrMalformed, "array of 5 fields, want 6"},
+		{"newview 7 fields", body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, 1, 1), ErrMalformed, "array of 7 fields, want 6"},
+		{"newleader 4 fields", body(TypeNewLeader, 2, 1, 1, OpPending), ErrMalformed, "array of 4 fields, want 5"},
+		{"newleader 6 fields", body(TypeNewLeader, 2, 1, 1, OpPending, 1, 1), ErrMalformed, "array of 6 fields, want 5"},
+		{"pendingreply 12 fields", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil), ErrMalformed, "array of 12 fields, want 13"},
+		{"pendingreply 14 fields", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil, 0, 0), ErrMalformed, "array of 14 fields, want 13"},
+		{"pendingreply previous 9-field layout", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil), ErrMalformed, "array of 9 fields, want 13"},
+		{"heartbeat 2 fields", body(TypeHeartbeat, 1, 1), ErrMalformed, "array of 2 fields, want 3"},
+		{"heartbeat 4 fields", body(TypeHeartbeat, 1, 1, 1, 1), ErrMalformed, "array of 4 fields, want 3"},
+		{"probe 1 field", body(TypeProbe, 1), ErrMalformed, "array of 1 fields, want 2"},
+		{"probe 3 fields", body(TypeProbe, 1, 1, 1), ErrMalformed, "array of 3 fields, want 2"},
+		{"probeack 1 field", body(TypeProbeAck, 1), ErrMalformed, "array of 1 fields, want 4"},
+		{"probeack 2 fields (before the ballot)", body(TypeProbeAck, 1, 1), ErrMalformed, "array of 2 fields, want 4"},
+		{"probeack 5 fields", body(TypeProbeAck, 1, 1, 1, 1, 1), ErrMalformed, "array of 5 fields, want 4"},
+		{"message in a message", body(TypeJoin, body(TypeJoin, 1, 2), 2), ErrMalformed, "From:"},
 
 		// A field of the wrong type.
-		{"string from", body(TypeJoin, "1", 2), ErrMalformed},
-		{"bool joiner", body(TypeJoin, 1, true), ErrMalformed},
-		{"float from", body(TypeJoin, 1.0, 2), ErrMalformed},
-		{"array from", body(TypeJoin, []int{1}, 2), ErrMalformed},
-		{"nil view id", body(TypeHeartbeat, 1, nil, 1), ErrMalformed},
-		{"nil seq", body(TypeHeartbeat, 1, 1, nil), ErrMalformed},
-		{"nil op", body(TypeReq, 1, 1, 1, nil, []PeerID{2}), ErrMalformed},
-		{"float request id", body(TypeOK, 1, 1.5, 1), ErrMalformed},
-		{"string members", body(TypeNewView, 1, 1, 1, "1,2"), ErrMalformed},
-		{"map members", body(TypeNewView, 1, 1, 1, map[int]int{1: 1}), ErrMalformed},
-		{"int members", body(TypeNewView, 1, 1, 1, 1), ErrMalformed},
-		{"nil member", body(TypeNewView, 1, 1, 1, []any{1, nil}), ErrMalformed},
-		{"string member", body(TypeNewView, 1, 1, 1, []any{1, "2"}), ErrMalformed},
-		{"nested member", body(TypeNewView, 1, 1, 1, []any{1, []int{2}}), ErrMalformed},
+		{"string from", body(TypeJoin, "1", 2), ErrMalformed, "From:"},
+		{"bool joiner", body(TypeJoin, 1, true), ErrMalformed, "Joiner:"},
+		{"float from", body(TypeJoin, 1.0, 2), ErrMalformed, "From:"},
+		{"array from", body(TypeJoin, []int{1}, 2), ErrMalformed, "From:"},
+		{"nil view id", body(TypeHeartbeat, 1, nil, 1), ErrMalformed, "ViewID: nil"},
+		{"nil seq", body(TypeHeartbeat, 1, 1, nil), ErrMalformed, "Seq: nil"},
+		{"nil op", body(TypeReq, 1, 1, 1, nil, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "Op: nil"},
+		{"float request id", body(TypeOK, 1, 1.5, 1, 1), ErrMalformed, "RequestID:"},
+		{"string members", body(TypeNewView, 1, 1, 1, "1,2", 1, 1), ErrMalformed, "Members:"},
+		{"map members", body(TypeNewView, 1, 1, 1, map[int]int{1: 1}, 1, 1), ErrMalformed, "Members:"},
+		{"int members", body(TypeNewView, 1, 1, 1, 1, 1, 1), ErrMalformed, "Members:"},
+		{"nil member", body(TypeNewView, 1, 1, 1, []any{1, nil}, 1, 1), ErrMalformed, "Members: nil"},
+		{"string member", body(TypeNewView, 1, 1, 1, []any{1, "2"}, 1, 1), ErrMalformed, "Members:"},
+		{"nested member", body(TypeNewView, 1, 1, 1, []any{1, []int{2}}, 1, 1), ErrMalformed, "Members:"},
+		{"nil req epoch", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, nil, 1, []PeerID{1}, 0), ErrMalformed, "Epoch: nil"},
+		{"nil req leader", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, nil, []PeerID{1}, 0), ErrMalformed, "Leader: nil"},
+		{"nil forced", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, nil), ErrMalformed, "Forced: nil"},
+		{"bool forced", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, true), ErrMalformed, "Forced:"},
+		{"int voters", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, 1, 0), ErrMalformed, "Voters:"},
+		{"string voters", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, "1", 0), ErrMalformed, "Voters:"},
+		{"nil voter", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []any{1, nil}, 0), ErrMalformed, "Voters: nil"},
+		{"nil ok epoch", body(TypeOK, 1, 1, 1, nil), ErrMalformed, "Epoch: nil"},
+		{"nil newview epoch", body(TypeNewView, 1, 1, 1, []PeerID{1}, nil, 1), ErrMalformed, "Epoch: nil"},
+		{"nil epoch leader", body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, nil), ErrMalformed, "EpochLeader: nil"},
+		{"nil newleader epoch", body(TypeNewLeader, 2, 1, 1, OpPending, nil), ErrMalformed, "Epoch: nil"},
+		{"nil pending epoch", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, nil, 1, []PeerID{1, 3}, 0), ErrMalformed, "PendingEpoch: nil"},
+		{"string pending voters", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, "1,3", 0), ErrMalformed, "Voters:"},
+		{"nil probe nonce", body(TypeProbe, 1, nil), ErrMalformed, "Nonce: nil"},
+		{"nil probeack nonce", body(TypeProbeAck, 1, nil, 1, 1), ErrMalformed, "Nonce: nil"},
+		{"nil probeack epoch", body(TypeProbeAck, 1, 1, nil, 1), ErrMalformed, "Epoch: nil"},
+		{"string probe nonce", body(TypeProbe, 1, "1"), ErrMalformed, "Nonce:"},
+		{"float probeack nonce", body(TypeProbeAck, 1, 1.0, 1, 1), ErrMalformed, "Nonce:"},
 
 		// A number outside its field: msgpack alone would truncate or wrap it.
-		{"negative from", body(TypeJoin, -1, 2), ErrMalformed},
-		{"negative int64 view id", raw(TypeHeartbeat, "93"+"01"+"d3ffffffffffffffff"+"01"), ErrMalformed},
-		{"from 2^32+1", body(TypeJoin, uint64(1<<32+1), 2), ErrMalformed},
-		{"joiner 2^32", body(TypeJoin, 1, uint64(1<<32)), ErrMalformed},
-		{"op 256", body(TypeReq, 1, 1, 1, 256, []PeerID{2}), ErrMalformed},
-		{"newleader op 259", body(TypeNewLeader, 1, 1, 1, 259, 2), ErrMalformed},
-		{"member 2^32+2", body(TypeNewView, 1, 1, 1, []uint64{1, 1<<32 + 2}), ErrMalformed},
-		{"negative member", body(TypeNewView, 1, 1, 1, []int{-1, 1}), ErrMalformed},
+		{"negative from", body(TypeJoin, -1, 2), ErrMalformed, "From: negative"},
+		{"negative int64 view id", raw(TypeHeartbeat, "93"+"01"+"d3ffffffffffffffff"+"01"), ErrMalformed, "ViewID: negative"},
+		{"from 2^32+1", body(TypeJoin, uint64(1<<32+1), 2), ErrMalformed, "From: 4294967297 does not fit"},
+		{"joiner 2^32", body(TypeJoin, 1, uint64(1<<32)), ErrMalformed, "Joiner: 4294967296 does not fit"},
+		{"op 256", body(TypeReq, 1, 1, 1, 256, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "Op: 256 does not fit"},
+		{"newleader op 259", body(TypeNewLeader, 2, 1, 1, 259, 1), ErrMalformed, "Op: 259 does not fit"},
+		{"member 2^32+2", body(TypeNewView, 1, 1, 1, []uint64{1, 1<<32 + 2}, 1, 1), ErrMalformed, "Members: 4294967298 does not fit"},
+		{"negative member", body(TypeNewView, 1, 1, 1, []int{-1, 1}, 1, 1), ErrMalformed, "Members: negative"},
+		{"negative req epoch", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, -1, 1, []PeerID{1}, 0), ErrMalformed, "Epoch: negative"},
+		{"req leader 2^32", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, uint64(1<<32), []PeerID{1}, 0), ErrMalformed, "Leader: 4294967296 does not fit"},
+		{"voter 2^32", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []uint64{1, 1 << 32}, 0), ErrMalformed, "Voters: 4294967296 does not fit"},
+		{"negative voter", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []int{-2, 1}, 0), ErrMalformed, "Voters: negative"},
+		{"forced 256", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 256), ErrMalformed, "Forced: 256 does not fit"},
+		{"forced 257", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 257), ErrMalformed, "Forced: 257 does not fit"},
+		{"negative forced", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, -1), ErrMalformed, "Forced: negative"},
+		{"negative ok epoch", raw(TypeOK, "94"+"01"+"01"+"01"+"d3ffffffffffffffff"), ErrMalformed, "Epoch: negative"},
+		{"epoch leader 2^32", body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, uint64(1<<32)), ErrMalformed, "EpochLeader: 4294967296 does not fit"},
+		{"negative newleader epoch", body(TypeNewLeader, 2, 1, 1, OpPending, -5), ErrMalformed, "Epoch: negative"},
+		{"pending leader 2^32", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, uint64(1<<32), []PeerID{1, 3}, 0), ErrMalformed, "PendingLeader: 4294967296 does not fit"},
+		{"pendingreply forced 256", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{1, 3}, 256), ErrMalformed, "Forced: 256 does not fit"},
+		{"negative probe nonce", body(TypeProbe, 1, -1), ErrMalformed, "Nonce: negative"},
+		{"negative int64 probeack nonce", raw(TypeProbeAck, "94"+"01"+"d38000000000000000"+"01"+"01"), ErrMalformed, "Nonce: negative"},
+		{"probe from 2^32", body(TypeProbe, uint64(1<<32), 1), ErrMalformed, "From: 4294967296 does not fit"},
 
 		// An operation that does not belong to the type.
-		{"req op 0", body(TypeReq, 1, 1, 1, 0, []PeerID{2}), ErrMalformed},
-		{"req op pending", body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}), ErrMalformed},
-		{"req op nothing", body(TypeReq, 1, 1, 1, OpNothing, []PeerID{2}), ErrMalformed},
-		{"req op 5", body(TypeReq, 1, 1, 1, 5, []PeerID{2}), ErrMalformed},
-		{"newleader op 0", body(TypeNewLeader, 2, 1, 1, 0, 1), ErrMalformed},
-		{"newleader op add", body(TypeNewLeader, 2, 1, 1, OpAdd, 1), ErrMalformed},
-		{"newleader op del", body(TypeNewLeader, 2, 1, 1, OpDel, 1), ErrMalformed},
-		{"newleader op nothing", body(TypeNewLeader, 2, 1, 1, OpNothing, 1), ErrMalformed},
-		{"pendingreply op 0", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, 0, 0, 0, nil), ErrMalformed},
-		{"pendingreply op pending", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpPending, 0, 0, nil), ErrMalformed},
-		{"pendingreply nothing with peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{2}), ErrMalformed},
-		{"pendingreply add without peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, nil), ErrMalformed},
-		{"pendingreply del empty peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{}), ErrMalformed},
+		{"req op 0", body(TypeReq, 1, 1, 1, 0, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op OP(0)"},
+		{"req op pending", body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op PENDING"},
+		{"req op nothing", body(TypeReq, 1, 1, 1, OpNothing, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op NOTHING"},
+		{"req op 5", body(TypeReq, 1, 1, 1, 5, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op OP(5)"},
+		{"newleader op 0", body(TypeNewLeader, 2, 1, 1, 0, 1), ErrMalformed, "newleader op OP(0)"},
+		{"newleader op add", body(TypeNewLeader, 2, 1, 1, OpAdd, 1), ErrMalformed, "newleader op ADD"},
+		{"newleader op del", body(TypeNewLeader, 2, 1, 1, OpDel, 1), ErrMalformed, "newleader op DEL"},
+		{"newleader op nothing", body(TypeNewLeader, 2, 1, 1, OpNothing, 1), ErrMalformed, "newleader op NOTHING"},
+		{"pendingreply op 0", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, 0, 0, 0, nil, 0, 0, nil, 0), ErrMalformed, "pending reply op OP(0)"},
+		{"pendingreply op pending", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpPending, 0, 0, nil, 0, 0, nil, 0), ErrMalformed, "pending reply op PENDING"},
+		{"pendingreply op pending with a proposal", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpPending, 1, 1, []PeerID{4}, 1, 1, []PeerID{1, 3}, 0), ErrMalformed, "pending reply op PENDING"},
+		{"pendingreply nothing with peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{2}, 0, 0, nil, 0), ErrMalformed, "nothing with peers or voters"},
+		{"pendingreply nothing with voters", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, []PeerID{1}, 0), ErrMalformed, "nothing with peers or voters"},
+		{"pendingreply nothing with voter 0", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{}, 0, 0, []PeerID{0}, 0), ErrMalformed, "nothing with peers or voters"},
+		{"pendingreply add without peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, nil, 1, 1, []PeerID{1, 3}, 0), ErrMalformed, "peers has 0 entries"},
+		{"pendingreply del empty peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{}, 1, 1, []PeerID{1, 3}, 0), ErrMalformed, "peers has 0 entries"},
 
 		// A peer id of 0.
-		{"join from 0", body(TypeJoin, 0, 2), ErrMalformed},
-		{"join joiner 0", body(TypeJoin, 1, 0), ErrMalformed},
-		{"req from 0", body(TypeReq, 0, 1, 1, OpAdd, []PeerID{2}), ErrMalformed},
-		{"ok from 0", body(TypeOK, 0, 1, 1), ErrMalformed},
-		{"newview from 0", body(TypeNewView, 0, 1, 1, []PeerID{1}), ErrMalformed},
-		{"newview leader 0", body(TypeNewView, 1, 1, 0, []PeerID{1}), ErrMalformed},
-		{"newleader from 0", body(TypeNewLeader, 0, 1, 1, OpPending, 1), ErrMalformed},
-		{"newleader replaces 0", body(TypeNewLeader, 2, 1, 1, OpPending, 0), ErrMalformed},
-		{"pendingreply from 0", body(TypePendingReply, 0, 1, 1, 1, []PeerID{1}, OpNothing, 0, 0, nil), ErrMalformed},
-		{"heartbeat from 0", body(TypeHeartbeat, 0, 1, 1), ErrMalformed},
+		{"join from 0", body(TypeJoin, 0, 2), ErrMalformed, "from is 0"},
+		{"join joiner 0", body(TypeJoin, 1, 0), ErrMalformed, "joiner is 0"},
+		{"req from 0", body(TypeReq, 0, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "from is 0"},
+		{"req leader 0", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 0, []PeerID{1}, 0), ErrMalformed, "leader is 0"},
+		{"req leader 0 and no voters", body(TypeReq, 1, 1, 1, OpDel, []PeerID{2}, 0, 0, nil, 0), ErrMalformed, "leader is 0"},
+		{"ok from 0", body(TypeOK, 0, 1, 1, 1), ErrMalformed, "from is 0"},
+		{"newview from 0", body(TypeNewView, 0, 1, 1, []PeerID{1}, 1, 1), ErrMalformed, "from is 0"},
+		{"newview leader 0", body(TypeNewView, 1, 1, 0, []PeerID{1}, 1, 1), ErrMalformed, "leader is 0"},
+		{"newview epoch leader 0", body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, 0), ErrMalformed, "epoch leader is 0"},
+		{"newview epoch 0 epoch leader 0", body(TypeNewView, 1, 1, 1, []PeerID{1}, 0, 0), ErrMalformed, "epoch leader is 0"},
+		{"newleader from 0", body(TypeNewLeader, 0, 1, 1, OpPending, 1), ErrMalformed, "from is 0"},
+		{"pendingreply from 0", body(TypePendingReply, 0, 1, 1, 1, []PeerID{1}, OpNothing, 0, 0, nil, 0, 0, nil, 0), ErrMalformed, "from is 0"},
+		{"pendingreply add pending leader 0", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 0, []PeerID{1, 3}, 0), ErrMalformed, "pending leader is 0"},
+		{"pendingreply del pending leader 0", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 0, nil, 0), ErrMalformed, "pending leader is 0"},
+		{"heartbeat from 0", body(TypeHeartbeat, 0, 1, 1), ErrMalformed, "from is 0"},
+		{"probe from 0", body(TypeProbe, 0, 1), ErrMalformed, "from is 0"},
+		{"probeack from 0", body(TypeProbeAck, 0, 1, 1, 1), ErrMalformed, "from is 0"},
 
-		// Member and peer lists: non-empty where required, strictly increasing, no 0.
-		{"req nil peers", body(TypeReq, 1, 1, 1, OpAdd, nil), ErrMalformed},
-		{"req empty peers", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{}), ErrMalformed},
-		{"req unsorted peers", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{3, 2}), ErrMalformed},
-		{"req duplicate peers", body(TypeReq, 1, 1, 1, OpDel, []PeerID{2, 2}), ErrMalformed},
-		{"req peer 0", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{0}), ErrMalformed},
-		{"newview nil members", body(TypeNewView, 1, 1, 1, nil), ErrMalformed},
-		{"newview empty members", body(TypeNewView, 1, 1, 1, []PeerID{}), ErrMalformed},
-		{"newview unsorted members", body(TypeNewView, 1, 1, 1, []PeerID{1, 3, 2}), ErrMalformed},
-		{"newview duplicate members", body(TypeNewView, 1, 1, 1, []PeerID{1, 2, 2, 3}), ErrMalformed},
-		{"newview descending members", body(TypeNewView, 1, 1, 1, []PeerID{3, 2, 1}), ErrMalformed},
-		{"newview member 0", body(TypeNewView, 1, 1, 1, []PeerID{0, 1}), ErrMalformed},
-		{"pendingreply unsorted members", body(TypePendingReply, 3, 1, 1, 1, []PeerID{3, 1}, OpNothing, 0, 0, nil), ErrMalformed},
-		{"pendingreply duplicate peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4, 4}), ErrMalformed},
-		{"pendingreply unsorted peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{3, 1}), ErrMalformed},
+		// Member, peer and voter lists: non-empty where required, strictly increasing, no 0.
+		{"req nil peers", body(TypeReq, 1, 1, 1, OpAdd, nil, 1, 1, []PeerID{1}, 0), ErrMalformed, "peers has 0 entries"},
+		{"req empty peers", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{}, 1, 1, []PeerID{1}, 0), ErrMalformed, "peers has 0 entries"},
+		{"req unsorted peers", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{3, 2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "peers not strictly increasing"},
+		{"req duplicate peers", body(TypeReq, 1, 1, 1, OpDel, []PeerID{2, 2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "peers not strictly increasing"},
+		{"req peer 0", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{0}, 1, 1, []PeerID{1}, 0), ErrMalformed, "peers not strictly increasing"},
+		{"req unsorted voters", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{3, 1}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"req duplicate voters", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1, 3, 3}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"req voter 0", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{0, 1}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"req only voter 0", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{0}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"req forced 2", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 2), ErrMalformed, "forced is 2"},
+		{"req forced 255", body(TypeReq, 1, 1, 1, OpDel, []PeerID{2}, 1, 1, []PeerID{1}, 255), ErrMalformed, "forced is 255"},
+		{"newview nil members", body(TypeNewView, 1, 1, 1, nil, 1, 1), ErrMalformed, "members has 0 entries"},
+		{"newview empty members", body(TypeNewView, 1, 1, 1, []PeerID{}, 1, 1), ErrMalformed, "members has 0 entries"},
+		{"newview unsorted members", body(TypeNewView, 1, 1, 1, []PeerID{1, 3, 2}, 1, 1), ErrMalformed, "members not strictly increasing"},
+		{"newview duplicate members", body(TypeNewView, 1, 1, 1, []PeerID{1, 2, 2, 3}, 1, 1), ErrMalformed, "members not strictly increasing"},
+		{"newview descending members", body(TypeNewView, 1, 1, 1, []PeerID{3, 2, 1}, 1, 1), ErrMalformed, "members not strictly increasing"},
+		{"newview member 0", body(TypeNewView, 1, 1, 1, []PeerID{0, 1}, 1, 1), ErrMalformed, "members not strictly increasing"},
+		{"pendingreply unsorted members", body(TypePendingReply, 3, 1, 1, 1, []PeerID{3, 1}, OpNothing, 0, 0, nil, 0, 0, nil, 0), ErrMalformed, "members not strictly increasing"},
+		{"pendingreply duplicate peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4, 4}, 1, 1, []PeerID{1, 3}, 0), ErrMalformed, "peers not strictly increasing"},
+		{"pendingreply unsorted peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{3, 1}, 1, 1, []PeerID{1, 3}, 0), ErrMalformed, "peers not strictly increasing"},
+		{"pendingreply unsorted voters", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{3, 1}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"pendingreply duplicate voters", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 1, []PeerID{3, 3}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"pendingreply voter 0", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{0, 1, 3}, 0), ErrMalformed, "voters not strictly increasing"},
+		{"pendingreply add forced 2", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{1, 3}, 2), ErrMalformed, "forced is 2"},
+		{"pendingreply del forced 2", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 1, []PeerID{1, 3}, 2), ErrMalformed, "forced is 2"},
 
 		// More than MaxMembers, honestly encoded.
-		{"req 4097 peers", body(TypeReq, 1, 1, 1, OpAdd, tooMany), ErrMalformed},
-		{"newview 4097 members", body(TypeNewView, 1, 1, 1, tooMany), ErrMalformed},
-		{"pendingreply 4097 members", body(TypePendingReply, 3, 1, 1, 1, tooMany, OpNothing, 0, 0, nil), ErrMalformed},
-		{"pendingreply 4097 peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1}, OpAdd, 1, 1, tooMany), ErrMalformed},
+		{"req 4097 peers", body(TypeReq, 1, 1, 1, OpAdd, tooMany, 1, 1, []PeerID{1}, 0), ErrMalformed, "Peers: 4097 entries"},
+		{"req 4097 voters", body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, tooMany, 0), ErrMalformed, "Voters: 4097 entries"},
+		{"newview 4097 members", body(TypeNewView, 1, 1, 1, tooMany, 1, 1), ErrMalformed, "Members: 4097 entries"},
+		{"pendingreply 4097 members", body(TypePendingReply, 3, 1, 1, 1, tooMany, OpNothing, 0, 0, nil, 0, 0, nil, 0), ErrMalformed, "Members: 4097 entries"},
+		{"pendingreply 4097 peers", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1}, OpAdd, 1, 1, tooMany, 1, 1, []PeerID{1}, 0), ErrMalformed, "Peers: 4097 entries"},
+		{"pendingreply 4097 voters", body(TypePendingReply, 3, 1, 1, 1, []PeerID{1}, OpAdd, 1, 1, []PeerID{4}, 1, 1, tooMany, 0), ErrMalformed, "Voters: 4097 entries"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { checkBroken(t, tc.b, tc.want) })
+		t.Run(tc.name, func(t *testing.T) { checkBroken(t, tc.b, tc.want, tc.why) })
 	}
 }
 
@@ -341,22 +498,27 @@ func TestUnmarshalHugeLength(t *testing.T) {
 	tests := []struct {
 		name string
 		b    []byte
+		why  string
 	}{
-		{"req peers 2^31", raw(TypeReq, "95"+"01"+"01"+"01"+"01"+"dd80000000")},
-		{"req peers 2^32-1", raw(TypeReq, "95"+"01"+"01"+"01"+"01"+"ddffffffff")},
-		{"newview members 2^31", raw(TypeNewView, "94"+"01"+"01"+"01"+"dd80000000")},
-		{"newview members 65535", raw(TypeNewView, "94"+"01"+"01"+"01"+"dcffff")},
-		{"pendingreply members 2^31", raw(TypePendingReply, "99"+"01"+"01"+"01"+"01"+"dd80000000"+"04000090")},
-		{"pendingreply peers 2^31", raw(TypePendingReply, "99"+"01"+"01"+"01"+"01"+"9101"+"01"+"01"+"01"+"dd80000000")},
-		{"message 2^31 fields", raw(TypeHeartbeat, "dd80000000"+"010101")},
-		{"message map 2^31 fields", raw(TypeHeartbeat, "df80000000")},
+		{"req peers 2^31", raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"dd80000000"), "Peers: 2147483648 entries"},
+		{"req peers 2^32-1", raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"ddffffffff"), "Peers: 4294967295 entries"},
+		{"req voters 2^31", raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"9102"+"01"+"01"+"dd80000000"+"00"), "Voters: 2147483648 entries"},
+		{"req voters 2^32-1", raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"9102"+"01"+"01"+"ddffffffff"), "Voters: 4294967295 entries"},
+		{"newview members 2^31", raw(TypeNewView, "96"+"01"+"01"+"01"+"dd80000000"+"01"+"01"), "Members: 2147483648 entries"},
+		{"newview members 65535", raw(TypeNewView, "96"+"01"+"01"+"01"+"dcffff"), "Members: 65535 entries"},
+		{"pendingreply members 2^31", raw(TypePendingReply, "9d"+"01"+"01"+"01"+"01"+"dd80000000"+"04000090000090"+"00"), "Members: 2147483648 entries"},
+		{"pendingreply peers 2^31", raw(TypePendingReply, "9d"+"01"+"01"+"01"+"01"+"9101"+"01"+"01"+"01"+"dd80000000"), "Peers: 2147483648 entries"},
+		{"pendingreply voters 2^31", raw(TypePendingReply, "9d"+"01"+"01"+"01"+"01"+"9101"+"01"+"01"+"01"+"9102"+"01"+"01"+"dd80000000"+"00"), "Voters: 2147483648 entries"},
+		{"message 2^31 fields", raw(TypeHeartbeat, "dd80000000"+"010101"), "array of 2147483648 fields"},
+		{"message map 2^31 fields", raw(TypeHeartbeat, "df80000000"), "array length"},
+		{"probe 2^31 fields", raw(TypeProbe, "dd80000000"+"0101"), "array of 2147483648 fields"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			checkBroken(t, tc.b, ErrMalformed)
+			checkBroken(t, tc.b, ErrMalformed, tc.why)
 			runtime.ReadMemStats(&after)
 			// Generous: the whole test binary allocates far less than this
 			// meanwhile; the bug allocated 8 GiB for the first case.
@@ -448,6 +610,8 @@ func TestProtocolNumbers(t *testing.T) {
 		{TypeNewLeader, 5, "NEWLEADER"},
 		{TypePendingReply, 6, "PENDING_REPLY"},
 		{TypeHeartbeat, 7, "HEARTBEAT"},
+		{TypeProbe, 8, "PROBE"},
+		{TypeProbeAck, 9, "PROBE_ACK"},
 	}
 	for _, tc := range types {
 		if uint8(tc.t) != tc.n {
@@ -494,7 +658,7 @@ func TestUnknownNames(t *testing.T) {
 		got, want string
 	}{
 		{Type(0).String(), "TYPE(0)"},
-		{Type(8).String(), "TYPE(8)"},
+		{Type(10).String(), "TYPE(10)"},
 		{Type(255).String(), "TYPE(255)"},
 		{Op(0).String(), "OP(0)"},
 		{Op(5).String(), "OP(5)"},
@@ -504,7 +668,7 @@ func TestUnknownNames(t *testing.T) {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	for _, ty := range []Type{0, 8, 255} {
+	for _, ty := range []Type{0, 10, 255} {
 		if m := New(ty); m != nil {
 			t.Errorf("New(%d) = %#v, want nil", ty, m)
 		}

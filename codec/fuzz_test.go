@@ -22,7 +22,9 @@ func FuzzUnmarshal(f *testing.F) {
 	for _, b := range [][]byte{
 		nil,
 		{0},
-		{8},
+		{byte(TypeProbe)},
+		{byte(TypeProbeAck)},
+		{10},
 		{255},
 		{byte(TypeJoin)},
 		raw(TypeJoin, "c0"),
@@ -30,12 +32,26 @@ func FuzzUnmarshal(f *testing.F) {
 		raw(TypeJoin, "920102c0"),
 		body(TypeJoin, -1, 2),
 		body(TypeJoin, uint64(1<<32+1), 2),
-		body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}),
+		body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}, 1, 1, []PeerID{1}, 0),
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 2),    // forced 2
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{3, 1}, 0), // voters unsorted
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 0, []PeerID{1}, 0),    // leader 0
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}),                          // previous layout
+		body(TypeOK, 1, 1, 1), // previous layout
 		body(TypeNewLeader, 2, 1, 1, OpAdd, 1),
-		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{2}),
-		body(TypeNewView, 1, 1, 1, []PeerID{2, 1}),
-		body(TypeNewView, 1, 1, 0, []PeerID{1}),
-		raw(TypeReq, "95"+"01"+"01"+"01"+"01"+"dd80000000"),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{2}, 0, 0, nil, 0),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, []PeerID{1}, 0),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 0, []PeerID{1, 3}, 0),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 1, []PeerID{1, 3}, 2),
+		body(TypeNewView, 1, 1, 1, []PeerID{2, 1}, 1, 1),
+		body(TypeNewView, 1, 1, 0, []PeerID{1}, 1, 1),
+		body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, 0),
+		body(TypeProbe, 0, 1),
+		body(TypeProbe, 1, -1),
+		body(TypeProbeAck, 1, nil, 1, 1),
+		body(TypeProbeAck, 1, 1, 1),
+		raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"dd80000000"),
+		raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"9102"+"01"+"01"+"dd80000000"+"00"),
 		raw(TypeHeartbeat, "df80000000"),
 	} {
 		f.Add(b)

@@ -64,6 +64,9 @@ type Config struct {
 	// Suspect is called from Run's goroutine, once per silence of a watched member,
 	// with the detector's state locked: it must only hand the event on.
 	Suspect func(codec.PeerID)
+	// Alive, if set, is called from the reader goroutine when a heartbeat
+	// arrives from a member that Suspect reported: its silence is over.
+	Alive func(codec.PeerID)
 	// Heard, if set, is called from the reader goroutine when a heartbeat carries a
 	// view id other than the one last given to SetView, from members and
 	// non-members alike, at most once per sender per Interval.
@@ -89,6 +92,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Heard == nil {
 		c.Heard = func(codec.PeerID, codec.ViewID) {}
 	}
+	if c.Alive == nil {
+		c.Alive = func(codec.PeerID) {}
+	}
 	return c, nil
 }
 
@@ -108,11 +114,12 @@ type Detector struct {
 	log  zerolog.Logger
 	conn *net.UDPConn
 
-	mu      sync.Mutex // guards view, members, viewSet
-	view    codec.ViewID
-	members []codec.PeerID
-	viewSet bool
-	viewCh  chan struct{} // 1-buffered: a view is waiting for Run
+	mu       sync.Mutex // guards view, members, viewSet, rewatch
+	view     codec.ViewID
+	members  []codec.PeerID
+	viewSet  bool
+	rewatch  []codec.PeerID // members to watch afresh, after the view
+	changeCh chan struct{}  // 1-buffered: a view or a rewatch is waiting for Run
 
 	// lmu guards loop, Run's state, which the reader updates directly: a
 	// heartbeat costs no hand-off between goroutines. loop is nil while Run
@@ -163,11 +170,11 @@ func Listen(cfg Config) (*Detector, error) {
 // may be nil in tests that never send.
 func newDetector(cfg Config, conn *net.UDPConn) *Detector {
 	return &Detector{
-		cfg:    cfg,
-		log:    cfg.Logger.With().Str("component", "detector").Logger(),
-		conn:   conn,
-		viewCh: make(chan struct{}, 1),
-		closed: make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "detector").Logger(),
+		conn:     conn,
+		changeCh: make(chan struct{}, 1),
+		closed:   make(chan struct{}),
 		// One line per source per 10 s about datagrams with a wrong key.
 		throttle: seal.NewThrottle(10 * time.Second),
 	}
@@ -183,17 +190,33 @@ func (d *Detector) SetView(id codec.ViewID, members []codec.PeerID) {
 	d.mu.Lock()
 	d.view, d.members, d.viewSet = id, append([]codec.PeerID(nil), members...), true
 	d.mu.Unlock()
+	d.poke()
+}
+
+// Rewatch makes the detector watch members afresh that it reported silent:
+// the node found them alive, so a new silence is reported again. It is safe
+// from any goroutine and never blocks; Run applies it after the latest view.
+func (d *Detector) Rewatch(members []codec.PeerID) {
+	d.mu.Lock()
+	d.rewatch = append(d.rewatch, members...)
+	d.mu.Unlock()
+	d.poke()
+}
+
+func (d *Detector) poke() {
 	select {
-	case d.viewCh <- struct{}{}:
-	default: // a poke is already waiting; Run will read the latest view
+	case d.changeCh <- struct{}{}:
+	default: // a poke is already waiting; Run reads the latest state
 	}
 }
 
-// latestView returns the view last given to SetView.
-func (d *Detector) latestView() (codec.ViewID, []codec.PeerID, bool) {
+// pending returns the view last given to SetView and takes the members
+// waiting to be watched afresh.
+func (d *Detector) pending() (id codec.ViewID, members []codec.PeerID, ok bool, rewatch []codec.PeerID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.view, d.members, d.viewSet
+	rewatch, d.rewatch = d.rewatch, nil
+	return d.view, d.members, d.viewSet, rewatch
 }
 
 // Stats returns the counters.
@@ -228,18 +251,27 @@ func (d *Detector) read() {
 			d.log.Debug().Str("event", "read_failed").Err(err).Msg("udp read failed")
 			continue
 		}
+		if dropInbound() {
+			continue
+		}
 		if hb := d.handlePacket(buf[:n], from); hb != nil {
 			d.accept(hb, time.Now())
 		}
 	}
 }
 
-// accept records a heartbeat in Run's loop, then calls Config.Heard if the
-// loop says so, outside the lock.
+// accept records a heartbeat in Run's loop, then calls Config.Alive and
+// Config.Heard if the loop says so, outside the lock.
 func (d *Detector) accept(hb *codec.Heartbeat, now time.Time) {
+	var heard, alive bool
 	d.lmu.Lock()
-	heard := d.loop != nil && d.loop.receive(hb, now)
+	if d.loop != nil {
+		heard, alive = d.loop.receive(hb, now)
+	}
 	d.lmu.Unlock()
+	if alive {
+		d.cfg.Alive(hb.From)
+	}
 	if heard {
 		d.cfg.Heard(hb.From, hb.ViewID)
 	}

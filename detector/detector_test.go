@@ -366,7 +366,7 @@ func TestSetViewNeverBlocks(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("SetView blocked")
 	}
-	if id, _, _ := d.latestView(); id != 999 {
+	if id, _, _, _ := d.pending(); id != 999 {
 		t.Fatalf("latest view %d, want 999", id)
 	}
 }

@@ -27,6 +27,7 @@ type heard struct {
 // recorder collects what a loop reports; everything runs on the test's goroutine.
 type recorder struct {
 	suspects []codec.PeerID
+	alive    []codec.PeerID
 	heard    []heard
 	observed []codec.PeerID
 }
@@ -40,6 +41,7 @@ func newTestLoop(t *testing.T, conn *net.UDPConn) (*loop, *recorder) {
 		Self: 1, Interval: testInterval, Timeout: testTimeout,
 		Addr:    func(codec.PeerID) (*net.UDPAddr, error) { return nil, errors.New("not used") },
 		Suspect: func(p codec.PeerID) { rec.suspects = append(rec.suspects, p) },
+		Alive:   func(p codec.PeerID) { rec.alive = append(rec.alive, p) },
 		Heard:   func(p codec.PeerID, v codec.ViewID) { rec.heard = append(rec.heard, heard{p, v}) },
 		Logger:  zerolog.Nop(),
 	}.withDefaults()
@@ -255,7 +257,11 @@ func TestLoopSends(t *testing.T) {
 
 // deliver does what the reader does with a decoded heartbeat.
 func deliver(l *loop, hb *codec.Heartbeat, now time.Time) {
-	if l.receive(hb, now) {
+	heard, alive := l.receive(hb, now)
+	if alive {
+		l.d.cfg.Alive(hb.From)
+	}
+	if heard {
 		l.d.cfg.Heard(hb.From, hb.ViewID)
 	}
 }
@@ -298,5 +304,35 @@ func TestNextRound(t *testing.T) {
 		if got := nextRound(base.Add(c.at), interval); got != c.want {
 			t.Errorf("nextRound at +%v = %v, want %v", c.at, got, c.want)
 		}
+	}
+}
+
+// TestLoopSuspicionRevoked: a suspected member's next heartbeat calls Alive
+// once and it is watched afresh; after the node rewatches a member it found
+// alive by other means, a new silence is reported again.
+func TestLoopSuspicionRevoked(t *testing.T) {
+	l, rec := newTestLoop(t, nil)
+	l.setView(1, ids(1, 2, 3), at(0))
+	l.expire(at(100))
+	if !slices.Equal(rec.suspects, ids(2, 3)) {
+		t.Fatalf("suspects %v, want [2 3]", rec.suspects)
+	}
+	deliver(l, hb(2, 1, 1), at(150))
+	deliver(l, hb(2, 1, 2), at(160))
+	if !slices.Equal(rec.alive, ids(2)) {
+		t.Fatalf("alive %v, want [2] once", rec.alive)
+	}
+	l.expire(at(259))
+	if len(rec.suspects) != 2 {
+		t.Fatalf("suspected again before a new timeout: %v", rec.suspects)
+	}
+	l.tr.Rewatch(3, at(200)) // the node found 3 alive: it answered a probe
+	l.expire(at(260))
+	if !slices.Equal(rec.suspects, ids(2, 3, 2)) {
+		t.Fatalf("suspects %v, want [2 3 2]", rec.suspects)
+	}
+	l.expire(at(300))
+	if !slices.Equal(rec.suspects, ids(2, 3, 2, 3)) {
+		t.Fatalf("suspects %v, want 3 reported again 100 ms after the rewatch", rec.suspects)
 	}
 }

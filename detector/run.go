@@ -68,9 +68,15 @@ func (d *Detector) Run(ctx context.Context) error {
 			return nil
 		case <-d.closed:
 			return nil
-		case <-d.viewCh:
-			if id, members, ok := d.latestView(); ok {
-				work = func(now time.Time) { l.setView(id, members, now) }
+		case <-d.changeCh:
+			id, members, ok, rewatch := d.pending()
+			work = func(now time.Time) {
+				if ok {
+					l.setView(id, members, now)
+				}
+				for _, p := range rewatch {
+					l.tr.Rewatch(p, now)
+				}
 			}
 		case <-round.C:
 			round.Reset(nextRound(time.Now(), d.cfg.Interval))
@@ -293,16 +299,17 @@ func (l *loop) write(p codec.PeerID, addr *net.UDPAddr) {
 }
 
 // receive handles one decoded heartbeat; the reader calls it under the
-// Detector's lock. It reports whether Config.Heard is due for it, which the
-// caller calls after unlocking.
-func (l *loop) receive(hb *codec.Heartbeat, now time.Time) (heard bool) {
+// Detector's lock. It reports whether Config.Heard is due for it, and
+// whether its sender was suspected (Config.Alive), which the caller calls
+// after unlocking.
+func (l *loop) receive(hb *codec.Heartbeat, now time.Time) (heard, alive bool) {
 	if hb.From == l.d.cfg.Self {
 		if now.Sub(l.lastDup) >= 10*l.d.cfg.Interval {
 			l.lastDup = now
 			l.d.log.Error().Str("event", "duplicate_id").Uint32("peer", uint32(hb.From)).
 				Msg("another process sends heartbeats with this peer's id")
 		}
-		return false
+		return false, false
 	}
 	s := l.senders[hb.From]
 	if s == nil {
@@ -319,18 +326,21 @@ func (l *loop) receive(hb *codec.Heartbeat, now time.Time) (heard bool) {
 		// a dead peer must not count.
 		l.d.log.Debug().Str("event", "stale_heartbeat").Uint32("from", uint32(hb.From)).
 			Uint64("seq", hb.Seq).Uint64("last_seq", s.seq).Msg("dropped heartbeat")
-		return false
+		return false, false
 	}
 	s.seq, s.at = hb.Seq, now
-	l.tr.Observe(hb.From, now)
+	alive = l.tr.Observe(hb.From, now)
+	if alive {
+		l.d.log.Info().Str("event", "peer_heard_again").Uint32("peer", uint32(hb.From)).Msg("suspected peer sends heartbeats again")
+	}
 	if l.d.observed != nil {
 		l.d.observed(hb.From)
 	}
 	if l.active && hb.ViewID != l.view && (s.hinted.IsZero() || now.Sub(s.hinted) >= l.d.cfg.Interval) {
 		s.hinted = now
-		return true
+		heard = true
 	}
-	return false
+	return heard, alive
 }
 
 // expire reports the members whose deadline has passed.

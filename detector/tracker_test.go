@@ -20,6 +20,8 @@ func TestTracker(t *testing.T) {
 		at      int            // ms after t0
 		members []codec.PeerID // SetMembers when non-nil
 		observe codec.PeerID   // Observe when non-zero
+		revived bool           // what Observe must return
+		rewatch codec.PeerID   // Rewatch when non-zero
 		refresh bool           // Refresh
 		want    []codec.PeerID // Expired at this time
 	}
@@ -71,12 +73,29 @@ func TestTracker(t *testing.T) {
 			{at: 189},
 			{at: 190, want: ids(3)},
 		}},
-		{"a reported member stays reported while it stays in the view", []step{
+		{"a suspected member heard again is watched afresh and reported after a new silence", []step{
 			{at: 0, members: ids(1, 2)},
 			{at: 100, want: ids(2)},
-			{at: 101, observe: 2},
+			{at: 101, observe: 2, revived: true},
+			{at: 150, observe: 2},
+			{at: 249},
+			{at: 250, want: ids(2)},
+		}},
+		{"a suspected member stays suspected, unreported, until heard or rewatched", []step{
+			{at: 0, members: ids(1, 2)},
+			{at: 100, want: ids(2)},
 			{at: 150, members: ids(1, 2, 3)},
 			{at: 400, want: ids(3)},
+			{at: 401, rewatch: 2},
+			{at: 500},
+			{at: 501, want: ids(2)},
+		}},
+		{"rewatch of a member that is not suspected changes nothing", []step{
+			{at: 0, members: ids(1, 2)},
+			{at: 60, rewatch: 2},
+			{at: 100, want: ids(2)},
+			{at: 130, rewatch: 3},
+			{at: 1000},
 		}},
 		{"heartbeats from unwatched peers are ignored", []step{
 			{at: 0, members: ids(1, 2)},
@@ -121,7 +140,12 @@ func TestTracker(t *testing.T) {
 					tr.Refresh(now)
 				}
 				if s.observe != 0 {
-					tr.Observe(s.observe, now)
+					if got := tr.Observe(s.observe, now); got != s.revived {
+						t.Fatalf("step %d: Observe(%d) revived %v, want %v", i, s.observe, got, s.revived)
+					}
+				}
+				if s.rewatch != 0 {
+					tr.Rewatch(s.rewatch, now)
 				}
 				if got := tr.Expired(now); !slices.Equal(got, s.want) {
 					t.Fatalf("step %d (t=%dms): expired %v, want %v", i, s.at, got, s.want)
@@ -153,7 +177,7 @@ func TestTrackerNextDeadline(t *testing.T) {
 			{at: 40, observe: 2, next: 100},
 			{at: 60, observe: 3, next: 140},
 		}},
-		{"skips reported members", []step{
+		{"skips suspected members", []step{
 			{at: 0, members: ids(1, 2)},
 			{at: 50, members: ids(1, 2, 3), next: 100},
 			{at: 100, expire: true, next: 150},

@@ -75,6 +75,10 @@ type cluster struct {
 	hosts string
 	addrs []string // addrs[id-1] is peer id's host:port (TCP and UDP)
 	flags []string // for every peer
+	// env is added to every peer's environment; prefix, if set, is the
+	// command every peer runs under (nsenter into a network namespace).
+	env    []string
+	prefix []string
 
 	mu    sync.Mutex
 	procs map[int]*proc // the latest process of each id
@@ -123,8 +127,10 @@ func (c *cluster) start(id int, extra ...string) *proc {
 	c.mu.Unlock()
 	args := append([]string{"-h", c.hosts, "-i", strconv.Itoa(id)}, c.flags...)
 	args = append(args, extra...)
-	p := &proc{id: id, cmd: exec.Command(c.bin, args...), done: make(chan struct{}),
+	argv := append(append(slices.Clone(c.prefix), c.bin), args...)
+	p := &proc{id: id, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{}),
 		log: filepath.Join(c.dir, fmt.Sprintf("peer-%d-run%d.jsonl", id, run))}
+	p.cmd.Env = append(os.Environ(), c.env...)
 	stdout, err := os.Create(p.log)
 	if err != nil {
 		c.t.Fatal(err)

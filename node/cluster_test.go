@@ -13,18 +13,24 @@ import (
 
 // cluster runs nodes in one goroutine over an in-memory network that keeps
 // per-pair FIFO order, as TCP does. Every message is encoded and decoded, so
-// the codec and the node never share memory.
+// the codec and the node never share memory. A message for a peer that is
+// not running is refused: its sender gets a Refused input (as from
+// wire.Config.OnRefused) when the network settles. A paused peer's messages
+// wait until it resumes.
 type cluster struct {
 	t   testing.TB
 	n   int
 	cfg func(*Config)
 	// indexed by peer id (0 unused)
-	nodes  []*Node
-	alive  []bool
-	queues map[[2]codec.PeerID][][]byte // (from, to) -> frames
-	lines  [][]string
-	views  [][]View
-	exits  []*Exit
+	nodes    []*Node
+	alive    []bool
+	paused   []bool
+	watching [][]codec.PeerID             // what each node's detector watches (Output.Watch)
+	queues   map[[2]codec.PeerID][][]byte // (from, to) -> frames
+	refused  [][2]codec.PeerID            // (sender, dead peer), to deliver as Refused
+	lines    [][]string
+	views    [][]View
+	exits    []*Exit
 	// filter, when set, may drop a message: return false to drop.
 	filter func(from, to codec.PeerID, m codec.Message) bool
 	// net, when set, carries the frames instead of queues (the simulator's
@@ -43,19 +49,19 @@ type network interface {
 func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
 	return &cluster{
 		t: t, n: n, cfg: mod,
-		nodes:  make([]*Node, n+1),
-		alive:  make([]bool, n+1),
-		queues: map[[2]codec.PeerID][][]byte{},
-		lines:  make([][]string, n+1),
-		views:  make([][]View, n+1),
-		exits:  make([]*Exit, n+1),
+		nodes:    make([]*Node, n+1),
+		alive:    make([]bool, n+1),
+		paused:   make([]bool, n+1),
+		watching: make([][]codec.PeerID, n+1),
+		queues:   map[[2]codec.PeerID][][]byte{},
+		lines:    make([][]string, n+1),
+		views:    make([][]View, n+1),
+		exits:    make([]*Exit, n+1),
 	}
 }
 
 func (c *cluster) config(id codec.PeerID) Config {
-	// Scripted scenarios detect a failure at once (c.detect), with no ticks
-	// in between: they do not use the new-member grace period.
-	cfg := Config{Self: id, Peers: c.n, Leader: id == 1, RetryTicks: 3, NewMemberGrace: -1, Logger: zerolog.Nop()}
+	cfg := Config{Self: id, Peers: c.n, Leader: id == 1, RetryTicks: 3, ProbeTicks: 6, Logger: zerolog.Nop()}
 	if c.cfg != nil {
 		c.cfg(&cfg)
 	}
@@ -71,12 +77,13 @@ func (c *cluster) start(id codec.PeerID) {
 // spawn creates (or re-creates, with fresh state) peer id without starting it.
 func (c *cluster) spawn(id codec.PeerID) {
 	c.nodes[id] = New(c.config(id))
-	c.alive[id] = true
+	c.alive[id], c.paused[id] = true, false
 	c.exits[id] = nil
+	c.watching[id] = nil
 }
 
 func (c *cluster) step(id codec.PeerID, in Input) {
-	if c.alive[id] {
+	if c.alive[id] && !c.paused[id] {
 		c.apply(id, c.nodes[id].Step(in))
 	}
 }
@@ -88,13 +95,19 @@ func (c *cluster) apply(id codec.PeerID, out Output) {
 			c.t.Fatalf("peer %d: marshal %T: %v", id, s.Msg, err)
 		}
 		for _, to := range s.To {
-			if c.net != nil {
+			switch {
+			case c.net != nil:
 				c.net.transmit(id, to, b)
-				continue
+			case !c.alive[to]:
+				c.refused = append(c.refused, [2]codec.PeerID{id, to})
+			default:
+				k := [2]codec.PeerID{id, to}
+				c.queues[k] = append(c.queues[k], b)
 			}
-			k := [2]codec.PeerID{id, to}
-			c.queues[k] = append(c.queues[k], b)
 		}
+	}
+	if w := out.Watch; w != nil {
+		c.watching[id] = w.Members
 	}
 	c.views[id] = append(c.views[id], out.Views...)
 	c.lines[id] = append(c.lines[id], out.Lines...)
@@ -110,11 +123,12 @@ func (c *cluster) apply(id codec.PeerID, out Output) {
 	}
 }
 
-// deliverOne delivers the oldest message from -> to; false if there is none.
+// deliverOne delivers the oldest message from -> to; false if there is none
+// (or to is paused).
 func (c *cluster) deliverOne(from, to codec.PeerID) bool {
 	k := [2]codec.PeerID{from, to}
 	q := c.queues[k]
-	if len(q) == 0 {
+	if len(q) == 0 || c.paused[to] {
 		return false
 	}
 	b := q[0]
@@ -130,13 +144,25 @@ func (c *cluster) deliverOne(from, to codec.PeerID) bool {
 	return true
 }
 
-// settle delivers messages, pairs in a fixed order, until none is left.
+// refuse delivers the refusals of messages sent to peers that were not
+// running; false if there were none.
+func (c *cluster) refuse() bool {
+	r := c.refused
+	c.refused = nil
+	for _, p := range r {
+		c.step(p[0], Refused{Peer: p[1]})
+	}
+	return len(r) > 0
+}
+
+// settle delivers messages, pairs in a fixed order, and refusals until none
+// is left.
 func (c *cluster) settle() {
 	for round := 0; ; round++ {
 		if round > 100000 {
 			c.t.Fatal("network does not settle")
 		}
-		moved := false
+		moved := c.refuse()
 		for from := codec.PeerID(1); int(from) <= c.n; from++ {
 			for to := codec.PeerID(1); int(to) <= c.n; to++ {
 				if c.deliverOne(from, to) {
@@ -152,7 +178,7 @@ func (c *cluster) settle() {
 
 // crash stops id without a word; what it already sent stays in flight.
 func (c *cluster) crash(id codec.PeerID) {
-	c.alive[id] = false
+	c.alive[id], c.paused[id] = false, false
 	if c.net != nil {
 		c.net.lost(id)
 	}
@@ -163,15 +189,28 @@ func (c *cluster) crash(id codec.PeerID) {
 	}
 }
 
-// detect makes every alive member that watches p report it.
+// pause stops id from taking any input; messages to it wait.
+func (c *cluster) pause(id codec.PeerID) { c.paused[id] = true }
+
+// resume lets a paused peer run again.
+func (c *cluster) resume(id codec.PeerID) { c.paused[id] = false }
+
+// detect makes the detector of every running peer that watches p report
+// it. The peers then check it: a crashed p refuses their probes as soon as
+// the network settles; a paused p lets them time out (tick).
 func (c *cluster) detect(p codec.PeerID) {
 	for id := codec.PeerID(1); int(id) <= c.n; id++ {
-		if c.alive[id] {
-			if _, members := c.nodes[id].Watch(); slices.Contains(members, p) {
-				c.step(id, Suspect{Peer: p})
-			}
+		if c.alive[id] && slices.Contains(c.watching[id], p) {
+			c.step(id, Suspect{Peer: p})
 		}
 	}
+}
+
+// fail makes id's detector report p and the check fail at once, as when p's
+// process is gone: id's probe is refused.
+func (c *cluster) fail(id, p codec.PeerID) {
+	c.step(id, Suspect{Peer: p})
+	c.step(id, Refused{Peer: p})
 }
 
 func (c *cluster) tick(times int) {

@@ -1,49 +1,60 @@
 // Package node is the membership protocol: joins through the leader,
-// two-phase view changes (REQ, OK from every alive member, NEWVIEW), deletes
-// of failed members, and takeover by the lowest surviving id when the leader
-// fails (NEWLEADER, each member's pending operation, then the change that
+// two-phase view changes (REQ, OK from every voter, NEWVIEW), removal of
+// failed members, and takeover by the lowest member left when the leader
+// fails (NEWLEADER, every member's pending operation, then the change that
 // finishes it).
 //
 // The protocol is a pure state machine. Node.Step takes one Input and returns
-// an Output: messages to send, views installed, the assignment's lines to print
-// and, at most once, an Exit. Nothing inside reads a clock, touches a socket or
-// starts a goroutine: time arrives as Tick inputs (retransmissions count ticks)
-// and failures as Suspect inputs from the detector. Tests drive it directly
-// (see cluster_test.go), message by message.
+// an Output: messages to send, views installed, what the failure detector
+// should watch, the assignment's lines to print and, at most once, an Exit.
+// Nothing inside reads a clock, touches a socket or starts a goroutine: time
+// arrives as Tick inputs, silences as Suspect inputs from the detector,
+// refused connections as Refused inputs from the transport. Tests drive it
+// directly, message by message (cluster_test.go), and the simulator drives
+// many of them through schedules of faults (sim_*_test.go).
 //
 // Runner is the one goroutine that owns a Node. Its loop selects over the
-// inbound event channel (decoded messages from wire, suspicions and view hints
-// from the detector), a tick timer, the -c crash timer and status queries,
-// steps the node and carries out the Output: SendMany on the wire transport (which
-// never blocks), SetView on the detector (which never blocks), one write per
-// stderr line, and on exit an optional flush of everything queued (-t). It
-// wakes for ticks only while Node.NeedsTicks: an idle member or leader costs
-// no wake-ups, and the ticks that passed reach it with its next input.
+// inbound event channel (decoded messages from wire, suspicions and view
+// hints from the detector, refusals from wire), a tick timer, the -c crash
+// timer and status queries, steps the node and carries out the Output; it
+// has no rules of its own. It wakes for ticks only while Output.Ticks says
+// the node needs them: an idle group costs no wake-ups.
 //
-// The rules that keep views agreed:
-//   - only the leader a member follows may change its view (REQ, NEWVIEW), and
-//     only for the member's current view id; anything older is ignored;
-//   - a member saves the operation on REQ and applies it only on NEWVIEW;
-//   - a new leader collects every member's installed view and pending
-//     operation before it acts: the most advanced view wins and is re-sent,
-//     unchanged, to the members behind it; the pending operation of that view
-//     is restarted, together with the removal of the failed leader;
-//   - if every member that answered saved the same pending operation, the old
-//     leader may already have committed it (and printed the view) before dying:
-//     the new leader installs exactly that view under the old leader's name
-//     (committable) and only then removes the old leader;
-//   - a newer view that does not contain this peer means it was removed: it
-//     exits (or joins again with Config.Rejoin). It is taken from the leader
-//     this peer follows, or from a peer that could lead here: one whose lower
-//     members have all failed in this peer's eyes (mayRemove). A peer that
-//     was starved of CPU and took every other peer for dead cannot make the
-//     healthy members, or their leader, leave.
+// The code is split by role, as etcd raft's is: member.go (joining and
+// following), leader.go (running changes), takeover.go (a candidate's
+// round), suspicion.go (checking the detector's suspicions), members.go (the
+// record kept for each member), effects.go (sending, installing, printing).
 //
-// Two rules keep false suspicions from doing harm. A member that entered the
-// view recently may not know yet that it should send heartbeats here: its
-// first silence is watched once more before it is reported
-// (Config.NewMemberGrace). And a peer reported unreachable that then leads
-// this peer was alive after all: the report is forgotten and it is watched
-// afresh (revive). docs/simulation.md lists the schedules that showed each
-// rule was needed.
+// Three mechanisms keep views agreed and true:
+//
+//   - Ballots. Leadership is ordered by a ballot (epoch, leader id), like
+//     raft's term (ballot.go). Every leader's message carries its ballot; a
+//     member follows the highest ballot it acknowledged and refuses, and
+//     tells, anyone older. A view change commits only with the OK of every
+//     voter (every other member that answers), and the voters with the leader
+//     must hold a quorum of the view: a majority, or exactly half including
+//     its lowest member. A takeover is Paxos's first phase over views: the
+//     candidate collects a quorum of promises, each carrying the proposal
+//     that member accepted; the highest-ballot one is proposed again
+//     unchanged unless one of its voters' promises shows it never
+//     committed. So a view id never names two views, whatever fails,
+//     stalls or is cut off, and a side without a quorum changes nothing.
+//   - Verified suspicion. A detector timeout is only a suspicion. The node
+//     probes the suspect over TCP; its event loop answers (suspicion.go).
+//     Only a refused connection or an unanswered probe is a failure: then the
+//     node prints "unreachable" and acts. A suspect heard from again, by a
+//     heartbeat or an answered probe, is no longer suspected, and a failure
+//     this node found itself is withdrawn the same way unless a change
+//     already removes the peer. A member that has not seen its leader fail
+//     checks it before it promises a peer taking over; a leader that is
+//     alive answers a challenger with a higher ballot of its own.
+//   - Catching up. Every NEWVIEW carries an installed view, which is
+//     committed: a peer installs the next view from whoever sends it, and a
+//     newer view without it means it was removed. A peer that is behind (its
+//     heartbeats carry an older view id, it answers with an older view, it
+//     asks to join though it is a member) is sent the views it missed, in
+//     order.
+//
+// docs/report.md and docs/simulation.md explain the rules with the schedules
+// that required them.
 package node

@@ -3,8 +3,9 @@ package node
 import (
 	"context"
 	"io"
-	"slices"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"peer/codec"
 )
@@ -22,10 +23,14 @@ type Connector interface {
 	Connect(to []codec.PeerID)
 }
 
-// Watcher is the failure detector's side that follows the view. SetView must
-// never block.
+// Watcher is the failure detector's side that follows the view. SetView and
+// Rewatch must never block.
 type Watcher interface {
+	// SetView makes the detector watch the members of a view.
 	SetView(id codec.ViewID, members []codec.PeerID)
+	// Rewatch makes the detector watch members afresh: a suspicion of them
+	// ended, and it reports them again after a new silence.
+	Rewatch(members []codec.PeerID)
 }
 
 // Runner drives a Node from one goroutine: inbound events, ticks, the crash
@@ -37,13 +42,15 @@ type Runner struct {
 	Detector Watcher
 	Stderr   io.Writer // the assignment's lines, one write per line
 	// Tick is the period of Tick inputs (retransmissions count in ticks).
-	// While the node does not need ticks (Node.NeedsTicks) the loop does not
+	// While the node does not need ticks (Output.Ticks) the loop does not
 	// wake for them: the ticks that passed go in with the next input.
 	Tick time.Duration
 	// CrashAfter, when positive, is the -c flag: crash this long after Start.
 	CrashAfter time.Duration
 	// FlushTimeout bounds the flush before a -t exit.
 	FlushTimeout time.Duration
+	// Log receives the runner's own few lines (a failed flush).
+	Log zerolog.Logger
 
 	status chan chan Status
 }
@@ -52,7 +59,8 @@ type Runner struct {
 type Status struct {
 	Role   string
 	View   View
-	Leader codec.PeerID
+	Leader codec.PeerID // the peer it follows
+	Ballot Ballot
 }
 
 // NewRunner returns a runner; call Run from one goroutine.
@@ -95,21 +103,21 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		defer t.Stop()
 		crash = t.C
 	}
-	var watchedID codec.ViewID
-	var watched []codec.PeerID
+	ticking := false // the last Output.Ticks
 	step := func(in Input) (int, bool) {
 		out := r.Node.Step(in)
+		ticking = out.Ticks
 		for _, s := range out.Sends {
 			r.Net.SendMany(s.To, s.Msg)
 		}
-		if id, members := r.Node.Watch(); id != watchedID || !slices.Equal(members, watched) {
-			watchedID, watched = id, members
-			r.Detector.SetView(id, members)
-			// The peer that takes over if the leader fails will have to
-			// reach every member at once: it connects now.
-			if c, ok := r.Net.(Connector); ok && r.Node.Successor() == r.Node.cfg.Self {
-				c.Connect(slices.DeleteFunc(slices.Clone(members), func(p codec.PeerID) bool { return p == r.Node.cfg.Self }))
-			}
+		if w := out.Watch; w != nil {
+			r.Detector.SetView(w.View, w.Members)
+		}
+		if len(out.Rewatch) > 0 {
+			r.Detector.Rewatch(out.Rewatch)
+		}
+		if c, ok := r.Net.(Connector); ok && len(out.Connect) > 0 {
+			c.Connect(out.Connect)
 		}
 		for _, line := range out.Lines {
 			io.WriteString(r.Stderr, line+"\n")
@@ -118,7 +126,7 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 			if e.Flush {
 				fctx, cancel := context.WithTimeout(ctx, r.FlushTimeout)
 				if err := r.Net.Flush(fctx); err != nil {
-					r.Node.log.Warn().Str("event", "flush_failed").Err(err).Msg("not every message left before exit")
+					r.Log.Warn().Str("event", "flush_failed").Err(err).Msg("not every message left before exit")
 				}
 				cancel()
 			}
@@ -143,7 +151,7 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 	}
 	for {
 		var tick <-chan time.Time // nil: the node is idle, no wake-ups for ticks
-		if r.Node.NeedsTicks() {
+		if ticking {
 			timer.Reset(time.Until(last.Add(r.Tick)))
 			tick = timer.C
 		}
@@ -156,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		case <-crash:
 			in = Crash{}
 		case reply := <-r.status:
-			reply <- Status{Role: r.Node.Role(), View: r.Node.View(), Leader: r.Node.Leader()}
+			reply <- Status{Role: r.Node.Role(), View: r.Node.View(), Leader: r.Node.Leader(), Ballot: r.Node.Ballot()}
 			continue
 		}
 		if code, done := ticks(time.Now()); done {

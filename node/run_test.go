@@ -35,10 +35,12 @@ func (f *fakeNet) joinsSent() int {
 	return f.joins
 }
 
-// fakeWatcher records the member lists the runner gives the detector.
+// fakeWatcher records the member lists the runner gives the detector, and
+// the members it asks it to watch afresh.
 type fakeWatcher struct {
-	mu    sync.Mutex
-	views [][]codec.PeerID
+	mu      sync.Mutex
+	views   [][]codec.PeerID
+	rewatch []codec.PeerID
 }
 
 func (w *fakeWatcher) SetView(_ codec.ViewID, members []codec.PeerID) {
@@ -47,10 +49,22 @@ func (w *fakeWatcher) SetView(_ codec.ViewID, members []codec.PeerID) {
 	w.mu.Unlock()
 }
 
+func (w *fakeWatcher) Rewatch(members []codec.PeerID) {
+	w.mu.Lock()
+	w.rewatch = append(w.rewatch, members...)
+	w.mu.Unlock()
+}
+
 func (w *fakeWatcher) seen() [][]codec.PeerID {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.views)
+}
+
+func (w *fakeWatcher) rewatched() []codec.PeerID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.rewatch)
 }
 
 // startRunner runs a runner for node until the test ends; the returned
@@ -104,7 +118,7 @@ func TestRunnerIdleTicksCatchUp(t *testing.T) {
 	inputs <- Heard{Peer: 1, ViewID: 1}
 	stop()
 	elapsed := time.Since(start) // after Run returned: every clock read of Run comes before it
-	if n.NeedsTicks() {
+	if n.needsTicks() {
 		t.Fatalf("a lone leader with nothing to do needs ticks (role %v)", n.Role())
 	}
 	if n.tick < 50 || time.Duration(n.tick)*time.Millisecond > elapsed {
@@ -112,22 +126,41 @@ func TestRunnerIdleTicksCatchUp(t *testing.T) {
 	}
 }
 
-// TestRunnerRewatchesAfterDeferredSuspicion: the first silence of a new
-// member is deferred by leaving it out of Watch for one step. The node is
-// idle then, yet the runner must step it again so that the detector watches
-// the member afresh; otherwise it would never be suspected again.
-func TestRunnerRewatchesAfterDeferredSuspicion(t *testing.T) {
-	n := New(Config{Self: 1, Peers: 2, Leader: true, RetryTicks: 2, Logger: zerolog.Nop()})
+// TestRunnerWakesForProbeDeadline: a suspicion makes an idle leader need
+// ticks: the probe is not answered, so the runner must wake for its deadline,
+// when the check fails and the leader removes the member.
+func TestRunnerWakesForProbeDeadline(t *testing.T) {
+	n := New(Config{Self: 1, Peers: 2, Leader: true, RetryTicks: 2, ProbeTicks: 4, Logger: zerolog.Nop()})
 	w := &fakeWatcher{}
 	inputs := make(chan Input)
 	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
 	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}} // a lone leader commits view 2 [1,2] at once
-	inputs <- Suspect{Peer: 2}                              // within its grace period: deferred
-	want := [][]codec.PeerID{{1}, {1, 2}, {1}, {1, 2}}
+	inputs <- Suspect{Peer: 2}                              // nobody answers the probe
+	want := [][]codec.PeerID{{1}, {1, 2}, {1}}
 	deadline := time.Now().Add(30 * time.Second)
 	for !slices.EqualFunc(w.seen(), want, slices.Equal) {
 		if time.Now().After(deadline) {
 			t.Fatalf("detector views %v, want %v", w.seen(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRunnerRewatchesAfterProbeAnswer: an answered probe ends the
+// suspicion, and the runner has the detector watch the member afresh.
+func TestRunnerRewatchesAfterProbeAnswer(t *testing.T) {
+	n := New(Config{Self: 1, Peers: 2, Leader: true, RetryTicks: 2, ProbeTicks: 1000, Logger: zerolog.Nop()})
+	w := &fakeWatcher{}
+	inputs := make(chan Input)
+	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
+	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}}
+	inputs <- Suspect{Peer: 2}
+	inputs <- Receive{Msg: &codec.ProbeAck{From: 2, Nonce: 1, Epoch: 1, EpochLeader: 1}}
+	deadline := time.Now().Add(30 * time.Second)
+	// 2 is watched afresh when it enters the view, and again after the answer.
+	for !slices.Equal(w.rewatched(), []codec.PeerID{2, 2}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("rewatched %v, want [2 2]", w.rewatched())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -2,16 +2,18 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"peer/codec"
 )
 
 // checker holds what the invariants of the contract (spec §6) need, updated
-// after every step from what the step printed and sent. It sees only what a
-// peer printed on stderr (a crash may cut a step's output) plus, for the
-// commit rule, which members answered OK.
+// after every step from what the step printed and sent. It sees what a peer
+// printed on stderr (a crash may cut a step's output), the messages it sent,
+// and, for the commit rule, the change the node ran before the step.
 type checker struct {
+	s *sim // the world: who was down when
 	// agreed is the first view printed with each id (index: view id).
 	agreed []View
 	// last is the last view the current incarnation of each peer printed
@@ -20,35 +22,21 @@ type checker struct {
 	// lastID is the highest view id the current incarnation printed.
 	lastID [maxSimPeers + 1]codec.ViewID
 	// reported[x][p]: x printed "peer p unreachable" for p's current
-	// membership of x's view.
+	// membership of x's view, and still counts it as failed.
 	reported [maxSimPeers + 1][maxSimPeers + 1]bool
-	// falsely[x][p]: p was running (not crashed, not paused) when x
-	// reported it: a false report (see simulation.md), counted, not failed.
-	falsely [maxSimPeers + 1][maxSimPeers + 1]bool
-	// up is the set of running, unpaused peers (bit per id), kept by the sim.
-	up uint32
-	// falseReports counts the false reports.
-	falseReports int
-	// oks: the members that sent an OK for each request id.
+	// oks: the peers that sent an OK for each request id.
 	oks map[codec.RequestID]uint32
-	// proposed: the REQ each leader sent in each view.
-	proposed map[proposal]*codec.Req
-}
-
-type proposal struct {
-	view   codec.ViewID
-	leader codec.PeerID
 }
 
 // preStep is a node's state just before a step.
 type preStep struct {
-	role role
-	op   *change
-	view codec.ViewID
+	role   role
+	view   View
+	change *change
 }
 
 func newChecker() checker {
-	return checker{oks: map[codec.RequestID]uint32{}, proposed: map[proposal]*codec.Req{}}
+	return checker{oks: map[codec.RequestID]uint32{}}
 }
 
 // restart forgets a peer's previous incarnation.
@@ -69,14 +57,12 @@ func (k *checker) view(id codec.ViewID) (View, bool) {
 // output that was actually carried out (a crash may have cut it).
 func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Output) error {
 	for _, s := range out.Sends {
-		switch m := s.Msg.(type) {
-		case *codec.OK:
+		if m, ok := s.Msg.(*codec.OK); ok {
 			k.oks[m.RequestID] |= 1 << id
-		case *codec.Req:
-			k.proposed[proposal{m.ViewID, id}] = m
 		}
 	}
-	nv := 0
+	nv, commits := 0, 0
+	prev := pre.view
 	for _, line := range out.Lines {
 		switch {
 		case strings.HasSuffix(line, "]}"): // a view line
@@ -85,9 +71,10 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 			}
 			v := out.Views[nv]
 			nv++
-			if err := k.install(nd, id, in, pre, v, nv == 1); err != nil {
+			if err := k.install(nd, id, in, pre, prev, v, &commits); err != nil {
 				return err
 			}
+			prev = v
 		case strings.HasSuffix(line, ` unreachable"}`):
 			p, ok := unreachablePeer(line)
 			if !ok {
@@ -101,19 +88,19 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 				return fmt.Errorf("invariant 5 (report once): peer %d printed peer %d unreachable twice for one failure: %s", id, p, line)
 			}
 			k.reported[id][p] = true
-			k.falsely[id][p] = k.up&(1<<p) != 0
-			if k.falsely[id][p] {
-				k.falseReports++
+			// Invariant 6: only a peer that could not answer is reported.
+			if !k.s.wasDown(p) && p != k.s.target4 {
+				return fmt.Errorf("invariant 6 (no false report): peer %d printed peer %d unreachable, but %d was running and not stalled", id, p, p)
 			}
 		}
 	}
 	if nv != len(out.Views) {
 		return fmt.Errorf("peer %d installed %d views but printed %d", id, len(out.Views), nv)
 	}
-	// A report the node forgot (the peer turned out alive): a later one is
+	// A report the node withdrew (the peer was heard again): a later one is
 	// a new failure.
 	for p := range k.reported[id] {
-		if k.reported[id][p] && !nd.failed[codec.PeerID(p)] && nd.role != roleGone {
+		if k.reported[id][p] && !nd.failed(codec.PeerID(p)) && nd.role != roleGone {
 			k.reported[id][p] = false
 		}
 	}
@@ -126,8 +113,8 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 	return nil
 }
 
-// install checks one printed view v of peer id.
-func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, v View, first bool) error {
+// install checks one printed view v of peer id, installed after view prev.
+func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev, v View, commits *int) error {
 	if !v.Has(id) || !equalIDs(v.Members, codec.SortedIDs(v.Members)) || !v.Has(v.Leader) {
 		return fmt.Errorf("peer %d printed a malformed view %+v", id, v)
 	}
@@ -142,32 +129,14 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, v Vi
 			id, v.ID, v.Leader, codec.FormatIDs(v.Members), known.Leader, codec.FormatIDs(known.Members))
 	}
 	// Invariant 3: nothing pending is applied before its NEWVIEW. A view is
-	// installed from a NEWVIEW that carries it, or by the leader that makes
-	// it, or again after someone installed it (a new leader adopting the
-	// most advanced view it collected), or by a new leader completing the
-	// change its predecessor proposed (REQ) in the view before.
-	if !isKnown && v.Leader != id {
-		nvm, fromNewView := in.(Receive)
-		m, _ := nvm.Msg.(*codec.NewView)
-		if (!fromNewView || m == nil || m.ViewID != v.ID) && !k.completes(nd, pre, v) {
-			return fmt.Errorf("invariant 3 (pending applied before NEWVIEW): peer %d installed view %d leader %d [%s] on %s, not from a NEWVIEW",
-				id, v.ID, v.Leader, codec.FormatIDs(v.Members), fmtInput(in))
-		}
-	}
-	// Invariant 3, the leader's side: it commits a change only when every
-	// member it did not suspect has saved the operation (answered OK).
-	if first && pre.role == roleLeader && pre.op != nil && v.ID == pre.view+1 && v.Leader == id {
-		if prev, ok := k.view(pre.view); ok {
-			dropped := View{Members: pre.op.peers}
-			for _, m := range prev.Members {
-				if m == id || pre.op.op == codec.OpDel && dropped.Has(m) {
-					continue
-				}
-				if k.oks[pre.op.req]&(1<<m) == 0 && !k.reported[id][m] {
-					return fmt.Errorf("invariant 3 (commit after every OK): leader %d committed view %d (request %v) without the OK of member %d",
-						id, v.ID, pre.op.req, m)
-				}
-			}
+	// installed from a NEWVIEW that carries it, or committed by the leader
+	// that ran the change: after the OK of every voter of its REQ, the
+	// voters and the leader holding a quorum of the view before; a change
+	// committed with no voters needs the leader alone to be a quorum.
+	_, starts := in.(Start)
+	if r, ok := in.(Receive); !(starts && v.ID == 1) && (!ok || r.Msg.Type() != codec.TypeNewView || r.Msg.(*codec.NewView).ViewID != v.ID) {
+		if err := k.commit(nd, id, pre, prev, v, commits); err != nil {
+			return err
 		}
 	}
 	last := k.last[id]
@@ -200,6 +169,15 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, v Vi
 	k.last[id] = v
 	k.lastID[id] = v.ID
 	if !isKnown {
+		// Invariant 6: a view removes only peers that could not answer.
+		if before, ok := k.view(v.ID - 1); ok {
+			for _, p := range before.Members {
+				if !v.Has(p) && !k.s.wasDown(p) && p != k.s.target4 {
+					return fmt.Errorf("invariant 6 (no false removal): view %d [%s] removes peer %d, which was running and not stalled",
+						v.ID, codec.FormatIDs(v.Members), p)
+				}
+			}
+		}
 		for int(v.ID) >= len(k.agreed) {
 			k.agreed = append(k.agreed, View{})
 		}
@@ -208,15 +186,37 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, v Vi
 	return nil
 }
 
-// completes reports whether v is what a peer taking over in this step may
-// install: the view that the REQ v.Leader sent in the view before would make.
-func (k *checker) completes(nd *Node, pre preStep, v View) bool {
-	if pre.role == roleLeader || nd.role != roleLeader && nd.role != roleCandidate {
-		return false
+// commit checks a view that peer id installed without a NEWVIEW carrying it:
+// the change it ran before the step, unless it ran a new ballot in the step
+// (then the view is a change made and committed in the step, with no voters).
+func (k *checker) commit(nd *Node, id codec.PeerID, pre preStep, prev, v View, commits *int) error {
+	*commits++
+	if pre.role != roleLeader && pre.role != roleCandidate && nd.role != roleLeader {
+		return fmt.Errorf("invariant 3 (pending applied before NEWVIEW): peer %d, a %v, installed view %d [%s] without a NEWVIEW carrying it",
+			id, pre.role, v.ID, codec.FormatIDs(v.Members))
 	}
-	req := k.proposed[proposal{v.ID - 1, v.Leader}]
-	prev, ok := k.view(v.ID - 1)
-	return req != nil && ok && equalIDs(apply(prev.Members, req.Op, req.Peers), v.Members)
+	if prev.ID+1 != v.ID {
+		return fmt.Errorf("invariant 3: peer %d committed view %d on view %d", id, v.ID, prev.ID)
+	}
+	var voters []codec.PeerID
+	if c := pre.change; *commits == 1 && c != nil && !c.blocked && c.p.view == prev.ID && c.p.ballot == nd.ballot {
+		if next := c.p.next(prev); next.Leader != v.Leader || !equalIDs(next.Members, v.Members) {
+			return fmt.Errorf("invariant 3: peer %d committed view %d [%s], its change makes [%s]",
+				id, v.ID, codec.FormatIDs(v.Members), codec.FormatIDs(next.Members))
+		}
+		voters = c.p.voters
+		for _, q := range voters {
+			if k.oks[c.p.req]&(1<<q) == 0 {
+				return fmt.Errorf("invariant 3 (commit after every OK): leader %d committed view %d (request %v) without the OK of voter %d",
+					id, v.ID, c.p.req, q)
+			}
+		}
+	}
+	if !quorum(prev, func(q codec.PeerID) bool { return q == id || slices.Contains(voters, q) }) {
+		return fmt.Errorf("invariant 7 (quorum): leader %d committed view %d [%s] with voters %v, no quorum of view %d [%s]",
+			id, v.ID, codec.FormatIDs(v.Members), voters, prev.ID, codec.FormatIDs(prev.Members))
+	}
+	return nil
 }
 
 // unreachablePeer parses `...message:"peer 3 unreachable"}` and
@@ -246,6 +246,10 @@ func fmtInput(in Input) string {
 		return fmt.Sprintf("suspect %d", in.Peer)
 	case Heard:
 		return fmt.Sprintf("heard %d at view %d", in.Peer, in.ViewID)
+	case Alive:
+		return fmt.Sprintf("alive %d", in.Peer)
+	case Refused:
+		return fmt.Sprintf("refused %d", in.Peer)
 	case Tick:
 		return "tick"
 	case Crash:
@@ -259,19 +263,25 @@ func fmtMsg(m codec.Message) string {
 	case *codec.Join:
 		return fmt.Sprintf("JOIN{joiner %d}", m.Joiner)
 	case *codec.Req:
-		return fmt.Sprintf("REQ{%v view %d %v [%s]}", m.RequestID, m.ViewID, m.Op, codec.FormatIDs(m.Peers))
+		return fmt.Sprintf("REQ{%v e%d view %d %v [%s] leader %d voters [%s] forced %d}", m.RequestID, m.Epoch, m.ViewID, m.Op,
+			codec.FormatIDs(m.Peers), m.Leader, codec.FormatIDs(m.Voters), m.Forced)
 	case *codec.OK:
-		return fmt.Sprintf("OK{%v view %d}", m.RequestID, m.ViewID)
+		return fmt.Sprintf("OK{%v e%d view %d}", m.RequestID, m.Epoch, m.ViewID)
 	case *codec.NewView:
-		return fmt.Sprintf("NEWVIEW{view %d leader %d [%s]}", m.ViewID, m.Leader, codec.FormatIDs(m.Members))
+		return fmt.Sprintf("NEWVIEW{view %d leader %d [%s] ballot %d/%d}", m.ViewID, m.Leader, codec.FormatIDs(m.Members), m.Epoch, m.EpochLeader)
 	case *codec.NewLeader:
-		return fmt.Sprintf("NEWLEADER{%v view %d replaces %d}", m.RequestID, m.ViewID, m.Replaces)
+		return fmt.Sprintf("NEWLEADER{%v e%d view %d}", m.RequestID, m.Epoch, m.ViewID)
 	case *codec.PendingReply:
 		s := fmt.Sprintf("PENDING_REPLY{%v view %d leader %d [%s] %v", m.RequestID, m.ViewID, m.Leader, codec.FormatIDs(m.Members), m.Op)
 		if m.Op != codec.OpNothing {
-			s += fmt.Sprintf(" %v view %d [%s]", m.PendingRequest, m.PendingView, codec.FormatIDs(m.Peers))
+			s += fmt.Sprintf(" %v e%d view %d [%s] leader %d voters [%s] forced %d", m.PendingRequest, m.PendingEpoch, m.PendingView,
+				codec.FormatIDs(m.Peers), m.PendingLeader, codec.FormatIDs(m.Voters), m.Forced)
 		}
 		return s + "}"
+	case *codec.Probe:
+		return fmt.Sprintf("PROBE{%d}", m.Nonce)
+	case *codec.ProbeAck:
+		return fmt.Sprintf("PROBE_ACK{%d ballot %d/%d}", m.Nonce, m.Epoch, m.EpochLeader)
 	}
 	return m.Type().String()
 }

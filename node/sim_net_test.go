@@ -108,15 +108,31 @@ func (s *sim) at(t int64, fn func()) {
 
 // simNet is the cluster's network in the simulator. A frame from -> to is
 // delivered after a random delay, never before an earlier frame of the same
-// pair (TCP order); frames of different pairs interleave freely. Frames to a
-// peer that is not running are lost (its connection is refused or reset);
-// frames a crashed peer sent before it crashed stay in flight (kill -9 leaves
-// what the kernel holds to be delivered). Frames to a paused peer wait.
+// pair (TCP order); frames of different pairs interleave freely. Frames a
+// crashed peer sent before it crashed stay in flight (kill -9 leaves what
+// the kernel holds to be delivered); frames to a paused peer wait.
+//
+// Connections fail as real ones do. A frame's connection may break between
+// two live peers: the frames still in flight on it are lost (a suffix of
+// the pair's queue), and possibly the frame being written. A frame for a
+// peer that is not running is lost, and unless that peer's host vanished
+// the sender's dial is refused: it gets a Refused input. When a peer
+// crashes, every peer connected to it sees the connection break, redials,
+// and is refused too.
 type simNet struct {
-	s    *sim
-	q    [maxSimPeers + 1][maxSimPeers + 1][][]byte
-	last [maxSimPeers + 1][maxSimPeers + 1]int64  // latest delivery time scheduled on the pair
-	gen  [maxSimPeers + 1][maxSimPeers + 1]uint32 // bumped when the receiver's frames are lost
+	s     *sim
+	q     [maxSimPeers + 1][maxSimPeers + 1][]simFrame
+	last  [maxSimPeers + 1][maxSimPeers + 1]int64 // latest delivery time scheduled on the pair
+	conn  [maxSimPeers + 1][maxSimPeers + 1]bool  // from has a connection to to
+	held  [maxSimPeers + 1][maxSimPeers + 1]int64 // latest delivery time rescheduled for a paused receiver
+	seq   uint64                                  // frame ids
+	refus [maxSimPeers + 1][maxSimPeers + 1]int64 // when from was last refused by to, to rate-limit
+}
+
+type simFrame struct {
+	id    uint64
+	at    int64 // when its event is due
+	bytes []byte
 }
 
 var _ network = (*simNet)(nil)
@@ -124,19 +140,70 @@ var _ network = (*simNet)(nil)
 func (n *simNet) transmit(from, to codec.PeerID, frame []byte) {
 	s := n.s
 	if !s.c.alive[to] {
+		n.conn[from][to] = false
+		if !s.vanished[to] {
+			n.refuse(from, to)
+		}
 		return
 	}
+	n.conn[from][to] = true
+	if s.p.breakProb > 0 && s.rng.Float64() < s.p.breakProb {
+		k := s.rng.IntN(len(n.q[from][to]) + 1)
+		lost := len(n.q[from][to]) - k
+		n.q[from][to] = n.q[from][to][:k]
+		s.stats.breaks++
+		if s.tracing {
+			s.tracef("connection %d->%d breaks: %d frames in flight lost", from, to, lost)
+		}
+		if s.rng.IntN(2) == 0 {
+			return // the frame whose write failed is lost too
+		}
+	}
+	n.seq++
 	at := max(s.now+s.msgDelay(), n.last[from][to])
 	n.last[from][to] = at
-	n.q[from][to] = append(n.q[from][to], frame)
-	s.schedule(event{at: at, kind: evMsg, a: from, b: to, gen: n.gen[from][to]})
+	n.q[from][to] = append(n.q[from][to], simFrame{n.seq, at, frame})
+	s.schedule(event{at: at, kind: evMsg, a: from, b: to, hbSeq: int64(n.seq)})
 	s.stats.msgs++
 }
 
+// refuse delivers a Refused input to from after a dial's round trip, at
+// most once per delay bound (a dead peer refuses every retransmission).
+func (n *simNet) refuse(from, to codec.PeerID) {
+	s := n.s
+	if !s.c.alive[from] || s.now-n.refus[from][to] < s.p.maxDelay && n.refus[from][to] != 0 {
+		return
+	}
+	n.refus[from][to] = s.now
+	inc := s.inc[from]
+	s.at(s.now+1+s.rng.Int64N(s.p.maxDelay), func() {
+		if s.inc[from] == inc && s.c.alive[from] && !s.c.alive[to] {
+			if s.tracing {
+				s.tracef("%d: connection to %d refused", from, to)
+			}
+			s.step(from, Refused{Peer: to})
+		}
+	})
+}
+
+// lost drops everything in flight to a peer that crashed or exited.
 func (n *simNet) lost(to codec.PeerID) {
 	for from := range n.q {
 		n.q[from][to] = nil
-		n.gen[from][to]++
+	}
+}
+
+// crashed: the peers connected to id see their connection break; they are
+// refused at once when they redial, unless id's host is gone.
+func (n *simNet) crashed(id codec.PeerID, silent bool) {
+	for from := codec.PeerID(1); int(from) <= n.s.p.n; from++ {
+		if n.conn[from][id] {
+			n.conn[from][id] = false
+			if !silent {
+				n.refuse(from, id)
+			}
+		}
+		n.conn[id][from] = false
 	}
 }
 
@@ -151,17 +218,29 @@ func (s *sim) msgDelay() int64 {
 // deliver handles an evMsg: the head of the pair's queue reaches the receiver.
 func (s *sim) deliver(e event) {
 	from, to := e.a, e.b
-	if e.gen != s.net.gen[from][to] || len(s.net.q[from][to]) == 0 {
-		return // lost when the receiver crashed
-	}
-	if s.paused[to] {
-		// Held in the receiver's socket buffer: read as soon as it runs again.
-		e.at = s.resumeAt[to] + 1 + s.rng.Int64N(s.p.maxDelay)
+	q := s.net.q[from][to]
+	k := slices.IndexFunc(q, func(f simFrame) bool { return f.id == uint64(e.hbSeq) })
+	switch {
+	case k < 0:
+		return // lost: the receiver crashed, or the connection broke
+	case k > 0:
+		// An earlier frame of the pair waits longer (its receiver was
+		// paused when it was due): TCP delivers this one after it.
+		e.at = q[0].at + 1
+		q[k].at = e.at
+		s.schedule(e)
+		return
+	case s.paused[to]:
+		// Held in the receiver's socket buffer: read as soon as it runs
+		// again, in order.
+		e.at = max(s.resumeAt[to]+1+s.rng.Int64N(s.p.maxDelay), s.net.held[from][to])
+		s.net.held[from][to] = e.at
+		q[0].at = e.at
 		s.schedule(e)
 		return
 	}
-	frame := s.net.q[from][to][0]
-	s.net.q[from][to] = s.net.q[from][to][1:]
+	frame := q[0].bytes
+	s.net.q[from][to] = q[1:]
 	m, err := codec.Unmarshal(frame)
 	if err != nil {
 		s.fail("unmarshal %d->%d: %v", from, to, err)
@@ -179,12 +258,12 @@ func (s *sim) deliver(e event) {
 // calls it on every tick of every peer); TestSimTrackerIsTracker checks that
 // both agree.
 type simTracker struct {
-	self     codec.PeerID
-	timeout  int64
-	watched  [maxSimPeers + 1]bool
-	reported [maxSimPeers + 1]bool
-	deadline [maxSimPeers + 1]int64
-	buf      []codec.PeerID
+	self      codec.PeerID
+	timeout   int64
+	watched   [maxSimPeers + 1]bool
+	suspected [maxSimPeers + 1]bool
+	deadline  [maxSimPeers + 1]int64
+	buf       []codec.PeerID
 }
 
 func (t *simTracker) SetMembers(members []codec.PeerID, now int64) {
@@ -195,24 +274,34 @@ func (t *simTracker) SetMembers(members []codec.PeerID, now int64) {
 		}
 		next[p] = true
 		if !t.watched[p] {
-			t.deadline[p], t.reported[p] = now+t.timeout, false
+			t.deadline[p], t.suspected[p] = now+t.timeout, false
 		}
 	}
 	t.watched = next
 }
 
-func (t *simTracker) Observe(p codec.PeerID, now int64) {
-	if int(p) > maxSimPeers || !t.watched[p] || t.reported[p] {
-		return
+func (t *simTracker) Observe(p codec.PeerID, now int64) (revived bool) {
+	if int(p) > maxSimPeers || !t.watched[p] {
+		return false
 	}
-	t.deadline[p] = max(t.deadline[p], now+t.timeout)
+	revived, t.suspected[p] = t.suspected[p], false
+	if revived || now+t.timeout > t.deadline[p] {
+		t.deadline[p] = now + t.timeout
+	}
+	return revived
+}
+
+func (t *simTracker) Rewatch(p codec.PeerID, now int64) {
+	if int(p) <= maxSimPeers && t.watched[p] && t.suspected[p] {
+		t.suspected[p], t.deadline[p] = false, now+t.timeout
+	}
 }
 
 func (t *simTracker) Expired(now int64) []codec.PeerID {
 	t.buf = t.buf[:0]
 	for p := range t.watched {
-		if t.watched[p] && !t.reported[p] && t.deadline[p] <= now {
-			t.reported[p] = true
+		if t.watched[p] && !t.suspected[p] && t.deadline[p] <= now {
+			t.suspected[p] = true
 			t.buf = append(t.buf, codec.PeerID(p))
 		}
 	}
@@ -221,26 +310,24 @@ func (t *simTracker) Expired(now int64) []codec.PeerID {
 
 func (t *simTracker) Refresh(now int64) {
 	for p := range t.watched {
-		if t.watched[p] && !t.reported[p] {
+		if t.watched[p] && !t.suspected[p] {
 			t.deadline[p] = now + t.timeout
 		}
 	}
 }
 
-// simDet models one peer's detector.Detector: it uses the Tracker's rules
-// (simTracker) and copies Run's rules (a round to every other member each interval and at once
-// on a new view, a stale Seq dropped, Heard at most once per sender per
-// interval, a fresh grace period for everyone after a stall).
+// simDet models one peer's detector.Detector: the Tracker's rules
+// (simTracker) and Run's (a round to every other member each interval and at
+// once on a new view, a stale Seq dropped, Heard at most once per sender per
+// interval, Alive when a suspected member is heard again, a fresh grace
+// period for everyone after a stall). It follows the node's Output, as the
+// runner makes the real one do.
 type simDet struct {
 	tr      *simTracker
-	active  bool // SetView was called
+	active  bool // a view was set
 	view    codec.ViewID
 	members []codec.PeerID
-	// what the runner last gave SetView (Runner.Run's watchedID, watched)
-	watchedID codec.ViewID
-	watched   []codec.PeerID
 
-	since   [maxSimPeers + 1]int64 // when each member was added to members
 	lastSeq [maxSimPeers + 1]int64
 	lastAt  [maxSimPeers + 1]int64
 	hinted  [maxSimPeers + 1]int64 // -1: never
@@ -262,37 +349,30 @@ func (s *sim) newDet(id codec.PeerID) *simDet {
 	return d
 }
 
-// syncDetector is what Runner.Run does after every step: give the detector
-// the view when Watch changed.
-func (s *sim) syncDetector(id codec.PeerID) {
+// syncDetector carries out a step's detector effects, as Runner.Run does:
+// the view to watch (SetView, which sends a round at once when it changes),
+// then the members to watch afresh.
+func (s *sim) syncDetector(id codec.PeerID, out Output) {
 	d := s.det[id]
 	if d == nil || !s.c.alive[id] {
 		return
 	}
-	vid, members := s.c.nodes[id].Watch()
-	if vid == d.watchedID && equalIDs(members, d.watched) {
-		return
+	if w := out.Watch; w != nil && !(d.active && w.View == d.view && equalIDs(w.Members, d.members)) {
+		d.active, d.view, d.members = true, w.View, w.Members
+		d.tr.SetMembers(w.Members, s.now)
+		s.round(id)
 	}
-	d.watchedID, d.watched = vid, members
-	if d.active && vid == d.view && equalIDs(members, d.members) {
-		return
+	for _, p := range out.Rewatch {
+		d.tr.Rewatch(p, s.now)
 	}
-	for _, p := range members {
-		if !slices.Contains(d.members, p) {
-			d.since[p] = s.now
-		}
-	}
-	d.active, d.view, d.members = true, vid, members
-	d.tr.SetMembers(members, s.now)
-	s.round(id)
 }
 
-// round sends one heartbeat to every other member. UDP: a heartbeat may be
-// lost (never two in a row on one pair, so that loss alone never looks like
-// a failure) and arrives after a random delay, in any order. (The heartbeats
-// of one round share their delay: one event per round keeps the simulator
-// fast; watchers still notice a silence at different times, by their own
-// ticks and by independent losses.)
+// round sends one heartbeat to every other member. UDP: each datagram is
+// lost on its own with the seed's loss rate, any number in a row, and the
+// others arrive after a random delay, in any order. (The heartbeats of one
+// round share their delay: one event per round keeps the simulator fast;
+// watchers still notice a silence at different times, by their own ticks
+// and by independent losses.)
 func (s *sim) round(id codec.PeerID) {
 	d := s.det[id]
 	if !d.active {
@@ -303,11 +383,9 @@ func (s *sim) round(id codec.PeerID) {
 		if p == id {
 			continue
 		}
-		if s.p.hbLoss > 0 && !s.hbLost[id][p] && s.rng.Float64() < s.p.hbLoss {
-			s.hbLost[id][p] = true
+		if s.p.hbLoss > 0 && s.rng.Float64() < s.p.hbLoss {
 			continue
 		}
-		s.hbLost[id][p] = false
 		mask |= 1 << p
 		s.stats.heartbeats++
 	}
@@ -343,15 +421,20 @@ func (s *sim) heartbeat(e event) {
 	s.receiveHB(to, e.a, e.view, e.hbSeq)
 }
 
-// receiveHB is detector.loop.receive.
+// receiveHB is detector.loop.receive, then the calls the reader makes.
 func (s *sim) receiveHB(to, from codec.PeerID, view codec.ViewID, seq int64) {
 	d := s.det[to]
 	if d.lastSeq[from] >= 0 && seq <= d.lastSeq[from] && s.now-d.lastAt[from] <= s.p.timeout {
 		return
 	}
 	d.lastSeq[from], d.lastAt[from] = seq, s.now
-	d.tr.Observe(from, s.now)
-	if d.active && view != d.view && (d.hinted[from] < 0 || s.now-d.hinted[from] >= simInterval) {
+	if d.tr.Observe(from, s.now) {
+		if s.tracing {
+			s.tracef("%d hears %d again", to, from)
+		}
+		s.step(to, Alive{Peer: from})
+	}
+	if d.active && view != d.view && (d.hinted[from] < 0 || s.now-d.hinted[from] >= simInterval) && s.det[to] != nil {
 		d.hinted[from] = s.now
 		if s.tracing {
 			s.tracef("%d heard %d at view %d", to, from, view)
@@ -366,25 +449,15 @@ func (s *sim) expire(id codec.PeerID) {
 	if d == nil || !d.active {
 		return
 	}
-	for _, p := range d.tr.Expired(s.now) {
-		if !s.c.alive[id] {
+	for _, p := range slices.Clone(d.tr.Expired(s.now)) {
+		if !s.c.alive[id] || s.det[id] == nil {
 			return
 		}
-		// A false suspicion of a running peer that learned of the view with
-		// this one later than this one began to watch it (or not yet), so
-		// its heartbeats came too late.
-		dp := s.det[p]
-		skew := s.c.alive[p] && !s.paused[p] &&
-			(dp == nil || !dp.active || !slices.Contains(dp.members, id) || dp.since[id] > d.since[p])
-		if s.tracing {
-			if skew {
-				s.tracef("%d suspects %d (false: %d learned late that it must send %d heartbeats)", id, p, p, id)
-			} else {
-				s.tracef("%d suspects %d", id, p)
-			}
+		if s.c.alive[p] && !s.paused[p] {
+			s.stats.suspicions++
 		}
-		if skew {
-			s.stats.skewed++
+		if s.tracing {
+			s.tracef("%d suspects %d", id, p)
 		}
 		s.step(id, Suspect{Peer: p})
 	}
@@ -404,20 +477,10 @@ func (s *sim) resumeDet(id codec.PeerID, gap int64) {
 	for from := range d.held {
 		h := d.held[from]
 		d.held[from] = heldHB{}
-		if h.ok && s.c.alive[id] {
+		if h.ok && s.c.alive[id] && s.det[id] != nil {
 			s.receiveHB(id, codec.PeerID(from), h.view, h.seq)
 		}
 	}
 }
 
-func equalIDs(a, b []codec.PeerID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func equalIDs(a, b []codec.PeerID) bool { return slices.Equal(a, b) }

@@ -4,5 +4,5 @@ package node
 
 const (
 	raceEnabled  = false
-	simRaceSeeds = 5000
+	simRaceSeeds = 10000
 )

@@ -5,5 +5,5 @@ package node
 // Under the race detector the simulator is about ten times slower.
 const (
 	raceEnabled  = true
-	simRaceSeeds = 5000
+	simRaceSeeds = 10000
 )

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -16,9 +17,12 @@ type simParams struct {
 	maxDelay  int64   // usual TCP delay bound (units)
 	slowProb  float64 // chance that a TCP message is slow
 	slowDelay int64   // a slow message's delay bound
-	hbLoss    float64 // chance that a heartbeat is lost (never two in a row on one pair)
+	breakProb float64 // chance that a frame's connection breaks: the frames in flight on it are lost
+	hbLoss    float64 // chance that a heartbeat datagram is lost, each one on its own
 	hbLate    int64   // heartbeat delay bound
 	timeout   int64   // detector timeout
+	probe     int64   // how long a probe has to be answered (ProbeTicks)
+	vanish    float64 // chance that a crash leaves no one to refuse connections (the host is gone)
 	rejoin    bool    // Config.Rejoin
 	tc4       bool    // peer 1 runs with -t
 	faults    int     // faults to inject, one at a time
@@ -30,15 +34,12 @@ func drawParams(rng *rand.Rand) simParams {
 	if rng.IntN(3) == 0 {
 		p.slowProb, p.slowDelay = 0.05, 2500
 	}
+	p.breakProb = [...]float64{0, 0.002, 0.02}[rng.IntN(3)]
 	p.hbLate = simInterval / 4
-	switch rng.IntN(3) {
-	case 0: // the default -hb-timeout: two intervals; no heartbeat is lost
-		p.timeout = 2 * simInterval
-	case 1:
-		p.hbLoss, p.timeout = 0.05, 3*simInterval
-	default:
-		p.hbLoss, p.timeout = 0.25, 3*simInterval
-	}
+	p.hbLoss = [...]float64{0, 0.01, 0.05, 0.20}[rng.IntN(4)]
+	p.timeout = [...]int64{2 * simInterval, 3 * simInterval}[rng.IntN(2)]
+	p.probe = p.timeout + simRetryTicks*unitsPerTick // as cmd/peer: one timeout and one retry period
+	p.vanish = [...]float64{0, 0.5}[rng.IntN(2)]
 	p.rejoin = rng.IntN(2) == 0
 	p.tc4 = rng.IntN(8) == 0
 	p.faults = rng.IntN(7)
@@ -47,21 +48,45 @@ func drawParams(rng *rand.Rand) simParams {
 
 // The liveness bound: once the last fault has happened (a crash, a resume, a
 // start), every alive started peer is in one view of exactly the alive
-// started peers within simBound(timeout) = 2*timeout + 8*RetryTicks ticks
-// (twice the timeout: a new member's first silence gets one more grace
-// period, Config.NewMemberGrace). See docs/simulation.md.
-const simBoundRetries = 8
+// started peers within simBound ticks: a timeout and a probe to find each
+// of up to two failures (a leader that crashes while it removes a member),
+// and a few retry periods of rounds and retransmissions. See
+// docs/simulation.md.
+const simBoundRetries = 12
 
 // simMaxTicks ends a schedule that does not end by itself.
 const simMaxTicks = 20000
 
-func simBound(timeout int64) int64 {
-	return 2*timeout + simBoundRetries*simRetryTicks*unitsPerTick
+func (s *sim) bound() int64 {
+	return 2*(s.p.timeout+s.p.probe) + simBoundRetries*simRetryTicks*unitsPerTick
 }
 
 // tailUnits: after the last fault is handled, the run goes on this long and
 // the view must not change.
-func (s *sim) tailUnits() int64 { return 2*s.p.timeout + 2*simInterval }
+func (s *sim) tailUnits() int64 { return 2*(s.p.timeout+s.p.probe) + 2*simInterval }
+
+// protected is the longest pause that must never get a peer reported or
+// removed: shorter than the timeout by the round trips a probe and its
+// answer may take, and by a retry period when a broken connection may lose
+// a probe.
+func (s *sim) protected() int64 {
+	d := s.p.maxDelay
+	if s.p.slowProb > 0 {
+		d = s.p.slowDelay
+	}
+	margin := 2 * d
+	if s.p.breakProb > 0 {
+		margin += simRetryTicks * unitsPerTick
+	}
+	return min(s.p.timeout, s.p.probe-margin)
+}
+
+// window is how long before a report or a removal the peer must have been
+// down (crashed or paused past protected) for it to be true: a detection,
+// a probe, and a change's rounds with retransmissions.
+func (s *sim) window() int64 {
+	return s.p.timeout + s.p.probe + simBoundRetries*simRetryTicks*unitsPerTick
+}
 
 type faultKind uint8
 
@@ -71,7 +96,7 @@ const (
 	fLeaderMidChange                  // the leader crashes at a step of a change (a join or a delete)
 	fMemberMidChange                  // a member crashes at a step of a join
 	fTakeover                         // the leader crashes, then the next leader at a step of its takeover
-	fPause                            // a peer stops past the timeout (or shortly) and resumes
+	fPause                            // a peer (the leader too) stops for a while, any length, and resumes
 	fRestart                          // a crashed or removed peer starts again with its id
 	fJoinRace                         // a peer crashes and another starts at about the same time
 	fTestCase4                        // the -t leader's DEL to all but the next leader, then its exit
@@ -119,20 +144,24 @@ func (t *trigger) matches(in Input, out Output) bool {
 
 type simStats struct {
 	steps, msgs, heartbeats int
-	skewed                  int // false suspicions of peers that did not know the view yet
-	falseReports            int // unreachable lines about running peers
+	suspicions              int // detector timeouts of running peers: checked, never acted on
+	breaks                  int // connections broken with frames in flight
+	noQuorum                int // schedules that ended with too few peers left to change the view
 	faults                  [numFaultKinds]int
 	maxSettle               int64 // longest time from a fault to a stable group
-	maxOver                 int64 // the same, less twice the timeout
 	end                     int64 // virtual time at the end
 }
+
+// down is a stretch of time when a peer could not answer: crashed (until
+// its restart) or paused longer than protected.
+type down struct{ from, to int64 }
 
 // sim is one schedule: peers, network, detector, faults and the checker, in
 // one goroutine, driven by a seeded *rand.Rand.
 type sim struct {
 	seed   uint64
 	p      simParams
-	faults Faults
+	broken broken
 	rng    *rand.Rand
 	c      *cluster
 	net    *simNet
@@ -144,7 +173,9 @@ type sim struct {
 	inc       [maxSimPeers + 1]uint32 // incarnation: bumped at every start
 	pending   [maxSimPeers + 1]bool   // its first start is still scheduled
 	det       [maxSimPeers + 1]*simDet
-	hbLost    [maxSimPeers + 1][maxSimPeers + 1]bool
+	vanished  [maxSimPeers + 1]bool   // its last crash left nobody to refuse connections
+	downs     [maxSimPeers + 1][]down // when it could not answer
+	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
 	paused    [maxSimPeers + 1]bool
 	pausedAt  [maxSimPeers + 1]int64
 	resumeAt  [maxSimPeers + 1]int64
@@ -169,10 +200,11 @@ type sim struct {
 	stats   simStats
 }
 
-func newSim(seed uint64, faults Faults, tracing bool) *sim {
+func newSim(seed uint64, b broken, tracing bool) *sim {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed_0f_9ee2))
-	s := &sim{seed: seed, faults: faults, rng: rng, tracing: tracing, chk: newChecker()}
+	s := &sim{seed: seed, broken: b, rng: rng, tracing: tracing, chk: newChecker()}
 	s.p = drawParams(rng)
+	s.chk.s = s
 	s.net = &simNet{s: s}
 	s.c = newCluster(nil, s.p.n, s.configure)
 	s.c.net = s.net
@@ -184,18 +216,17 @@ func (s *sim) configure(cfg *Config) {
 	cfg.Leader = cfg.Self == 1 && !restarted // a restarted peer 1 runs with -join
 	cfg.TestCase4 = s.p.tc4 && cfg.Self == 1 && !restarted
 	cfg.RetryTicks = simRetryTicks
-	cfg.ReconcileTicks = simRetryTicks * int(max(1, s.p.timeout/simInterval)) // as cmd/peer
+	cfg.ProbeTicks = int(s.p.probe / unitsPerTick)
 	cfg.Rejoin = s.p.rejoin
-	cfg.NewMemberGrace = 0 // the default, ReconcileTicks+RetryTicks
-	cfg.Faults = s.faults
 	cfg.Logger = zerolog.Nop()
 }
 
 func (s *sim) String() string {
 	p := s.p
-	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), heartbeat loss %.0f%% late <=%s, timeout %s ticks, rejoin %v, -t %v, %d faults",
-		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.hbLoss, fmtTime(p.hbLate),
-		fmtTime(p.timeout), p.rejoin, p.tc4, p.faults)
+	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), breaks %.1f%%, heartbeat loss %.0f%% late <=%s, "+
+		"timeout %s ticks, probe %s, crashes silent %.0f%%, rejoin %v, -t %v, %d faults",
+		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.breakProb, 100*p.hbLoss, fmtTime(p.hbLate),
+		fmtTime(p.timeout), fmtTime(p.probe), 100*p.vanish, p.rejoin, p.tc4, p.faults)
 }
 
 func (s *sim) tracef(format string, args ...any) {
@@ -261,13 +292,33 @@ func (s *sim) run() {
 		if s.now > simMaxTicks*unitsPerTick && s.err == nil {
 			s.fail("the schedule did not end by tick %d%s", simMaxTicks, s.describe())
 		}
-		if !s.stable && s.pausedN == 0 && s.now > s.lastEvent+simBound(s.p.timeout) && s.err == nil {
+		if !s.stable && s.pausedN == 0 && s.now > s.lastEvent+s.bound() && s.err == nil {
+			if !s.quorumAlive() {
+				// Too few peers are left to change the view: they wait
+				// for one to come back, which never happens here.
+				s.stats.noQuorum++
+				if s.tracing {
+					s.tracef("stuck without a quorum, as designed%s", s.describe())
+				}
+				break
+			}
 			s.fail("liveness: no agreed view of exactly the alive started peers %s within %s ticks of the last fault at %s%s",
-				fmtIDs(s.aliveIDs()), fmtTime(simBound(s.p.timeout)), fmtTime(s.lastEvent), s.describe())
+				fmtIDs(s.aliveIDs()), fmtTime(s.bound()), fmtTime(s.lastEvent), s.describe())
 		}
 	}
 	s.stats.end = s.now
-	s.stats.falseReports = s.chk.falseReports
+}
+
+// quorumAlive reports whether the running peers hold a quorum of the newest
+// view any of them installed: without one, no view change can commit.
+func (s *sim) quorumAlive() bool {
+	var v View
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		if s.c.alive[id] && s.c.nodes[id].view.ID > v.ID && s.c.nodes[id].view.Has(id) {
+			v = s.c.nodes[id].view
+		}
+	}
+	return v.ID == 0 || quorum(v, func(p codec.PeerID) bool { return s.c.alive[p] })
 }
 
 func (s *sim) tick(e event) {
@@ -306,7 +357,7 @@ func (s *sim) step(id codec.PeerID, in Input) {
 		return
 	}
 	nd := s.c.nodes[id]
-	pre := preStep{role: nd.role, op: nd.op, view: nd.view.ID}
+	pre := preStep{role: nd.role, view: nd.view, change: nd.change}
 	out := nd.Step(in)
 	s.stats.steps++
 	var fired *trigger
@@ -328,16 +379,24 @@ func (s *sim) step(id codec.PeerID, in Input) {
 			}
 		}
 	}
-	s.chk.up = s.upMask()
+	if e := out.Exit; e != nil && e.Flush { // the -t exit: its DEL's target is removed alive
+		for _, sd := range out.Sends {
+			if r, ok := sd.Msg.(*codec.Req); ok && r.Op == codec.OpDel {
+				s.target4 = r.Peers[0]
+			}
+		}
+	}
 	if err := s.chk.step(nd, id, in, pre, out); err != nil {
 		s.fail("%v", err)
 	}
 	s.c.apply(id, out)
-	if len(out.Sends) > 0 || len(out.Views) > 0 || out.Exit != nil || pre.role != nd.role {
+	if len(out.Sends) > 0 || len(out.Views) > 0 || out.Exit != nil || pre.role != nd.role || pre.change != nd.change {
 		s.dirty = true
 	}
 	if e := out.Exit; e != nil {
 		s.det[id] = nil
+		s.net.crashed(id, false) // its sockets close: connections to it are refused
+		s.downs[id] = append(s.downs[id], down{s.now, 1 << 62})
 		if s.tracing {
 			s.tracef("%d exits: %s %s", id, e.Reason, e.Line)
 		}
@@ -351,7 +410,7 @@ func (s *sim) step(id codec.PeerID, in Input) {
 		s.kill(id, "in the middle of a step: "+fired.desc)
 		return
 	}
-	s.syncDetector(id)
+	s.syncDetector(id, out)
 }
 
 // cut is what a crash in the middle of carrying out out leaves: each
@@ -412,7 +471,12 @@ func (s *sim) startPeer(id codec.PeerID) {
 	}
 	s.inc[id]++
 	s.c.spawn(id)
+	s.c.nodes[id].broken = s.broken
 	s.det[id] = s.newDet(id)
+	s.vanished[id] = false
+	if k := len(s.downs[id]); k > 0 && s.downs[id][k-1].to > s.now {
+		s.downs[id][k-1].to = s.now
+	}
 	s.chk.restart(id)
 	s.lastEvent = s.now
 	s.dirty = true
@@ -429,17 +493,26 @@ func (s *sim) startPeer(id codec.PeerID) {
 }
 
 // kill crashes a peer: no goodbye, what it sent stays in flight, what was on
-// its way to it is lost.
+// its way to it is lost. Usually its kernel then refuses connections to it
+// (kill -9); sometimes nothing answers at all (its host is gone).
 func (s *sim) kill(id codec.PeerID, why string) {
+	silent := s.rng.Float64() < s.p.vanish
 	if s.tracing {
-		s.tracef("FAULT crash %d (%s)", id, why)
+		how := "connections refused"
+		if silent {
+			how = "silent"
+		}
+		s.tracef("FAULT crash %d (%s; %s)", id, why, how)
 	}
 	s.c.crash(id)
 	s.det[id] = nil
+	s.vanished[id] = silent
+	s.net.crashed(id, silent)
 	if s.paused[id] {
 		s.paused[id] = false
 		s.pausedN--
 	}
+	s.downs[id] = append(s.downs[id], down{s.now, 1 << 62})
 	s.lastEvent = s.now
 	s.dirty = true
 }
@@ -464,6 +537,9 @@ func (s *sim) pause(id codec.PeerID, d int64) {
 		s.pausedN--
 		s.lastEvent = s.now
 		s.dirty = true
+		if s.now-s.pausedAt[id] > s.protected() {
+			s.downs[id] = append(s.downs[id], down{s.pausedAt[id], s.now})
+		}
 		s.resumeDet(id, s.now-s.pausedAt[id])
 		if s.c.alive[id] && s.det[id] != nil {
 			s.round(id) // the detector's ticker fires at once after a stall
@@ -471,15 +547,20 @@ func (s *sim) pause(id codec.PeerID, d int64) {
 	})
 }
 
-// upMask has a bit for every running, unpaused peer.
-func (s *sim) upMask() uint32 {
-	var m uint32
-	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
-		if s.c.alive[id] && !s.paused[id] {
-			m |= 1 << id
+// wasDown reports whether peer p could not answer at some time in the
+// window before now: crashed, or paused longer than protected (a pause in
+// progress counts with the length it will have). A report or a removal of a
+// peer that was not down is false.
+func (s *sim) wasDown(p codec.PeerID) bool {
+	if s.paused[p] && s.resumeAt[p]-s.pausedAt[p] > s.protected() {
+		return true
+	}
+	for _, d := range s.downs[p] {
+		if d.to >= s.now-s.window() {
+			return true
 		}
 	}
-	return m
+	return false
 }
 
 // aliveIDs are the running peers, paused ones included.
@@ -513,7 +594,7 @@ func (s *sim) stableNow() (View, bool) {
 		if n == 0 {
 			v = nd.view
 		}
-		if nd.view.ID != v.ID || nd.leader != v.Leader || n >= len(v.Members) || v.Members[n] != id {
+		if nd.view.ID != v.ID || nd.Leader() != v.Leader || n >= len(v.Members) || v.Members[n] != id {
 			return View{}, false
 		}
 		n++
@@ -522,7 +603,7 @@ func (s *sim) stableNow() (View, bool) {
 		return View{}, false
 	}
 	l := s.c.nodes[v.Leader]
-	if l.role != roleLeader || l.op != nil || l.rec != nil || len(l.joins) > 0 {
+	if l.role != roleLeader || l.change != nil || l.round != nil || len(l.joins) > 0 {
 		return View{}, false
 	}
 	return v, true
@@ -540,7 +621,6 @@ func (s *sim) evaluate() {
 	s.stable, s.stableView = true, v
 	settle := s.now - s.lastEvent
 	s.stats.maxSettle = max(s.stats.maxSettle, settle)
-	s.stats.maxOver = max(s.stats.maxOver, settle-2*s.p.timeout)
 	if s.tracing {
 		s.tracef("stable: view %d leader %d [%s], %s ticks after the last fault", v.ID, v.Leader, codec.FormatIDs(v.Members), fmtTime(settle))
 	}
@@ -548,17 +628,7 @@ func (s *sim) evaluate() {
 		s.fail("liveness: the view changed from %d to %d with no fault", s.tailView, v.ID)
 		return
 	}
-	// Invariant 5: a failure that was reported is acted on; no one keeps an
-	// unreachable report about a member of the agreed view.
-	for _, x := range v.Members {
-		for _, p := range v.Members {
-			if s.chk.reported[x][p] && !s.chk.falsely[x][p] {
-				s.fail("invariant 5 (reports acted on): peer %d printed peer %d unreachable, but %d is still in the agreed view %d [%s]",
-					x, p, p, v.ID, codec.FormatIDs(v.Members))
-				return
-			}
-		}
-	}
+
 	if t := s.trig; t != nil {
 		if s.tracing {
 			s.tracef("trigger did not fire: %s", t.desc)
@@ -573,8 +643,20 @@ func (s *sim) plan() {
 	if s.tail || s.faultScheduled {
 		return
 	}
-	if s.p.tc4 && s.inc[1] == 1 && s.c.alive[1] && !s.c.nodes[1].t4 {
+	if s.p.tc4 && s.inc[1] == 1 && s.c.alive[1] && !s.c.nodes[1].t4done {
 		return // the -t leader acts first, once everyone has joined
+	}
+	if quiet := s.lastEvent + s.p.timeout + s.p.probe; s.now < quiet {
+		// A peer that just resumed may still be found down by a check
+		// that was running: the last fault is not over until the checks
+		// it caused are.
+		s.faultScheduled = true
+		s.at(quiet, func() {
+			s.faultScheduled = false
+			s.dirty = true
+			s.stable = false
+		})
+		return
 	}
 	if s.faultsLeft > 0 {
 		s.faultScheduled = true
@@ -584,9 +666,22 @@ func (s *sim) plan() {
 	if s.joinsLeft == 0 {
 		s.tail, s.tailView = true, s.stableView.ID
 		s.at(s.now+s.tailUnits(), func() {
-			if v, ok := s.stableNow(); !ok || v.ID != s.tailView {
+			v, ok := s.stableNow()
+			if !ok || v.ID != s.tailView {
 				s.fail("liveness: the group did not stay in view %d%s", s.tailView, s.describe())
 				return
+			}
+			// Invariant 5: a failure that was reported is acted on, or the
+			// report is withdrawn once the peer is heard again: no one
+			// keeps a member of the agreed view failed.
+			for _, x := range v.Members {
+				for _, p := range v.Members {
+					if s.c.nodes[x].failed(p) {
+						s.fail("invariant 5 (reports acted on): peer %d counts %d as failed, but %d is in the agreed view %d [%s]",
+							x, p, p, v.ID, codec.FormatIDs(v.Members))
+						return
+					}
+				}
 			}
 			s.done = true
 		})
@@ -614,20 +709,42 @@ func (s *sim) inject() {
 		}
 	}
 	pick := func(ids []codec.PeerID) codec.PeerID { return ids[s.rng.IntN(len(ids))] }
+	// Crashes leave a quorum of the view running: without one the group
+	// waits for a peer to come back, by design (quorumAlive).
+	keeps := func(dead ...codec.PeerID) bool {
+		return quorum(v, func(p codec.PeerID) bool { return !slices.Contains(dead, p) })
+	}
+	var safe []codec.PeerID // members whose crash, alone, leaves a quorum
+	for _, p := range others {
+		if keeps(p) {
+			safe = append(safe, p)
+		}
+	}
 	var weights [numFaultKinds]int
-	if len(others) > 0 {
+	weights[fPause] = 4
+	if len(safe) > 0 {
 		weights[fCrashMember] = 2
+	}
+	if len(others) > 0 && keeps(leader) {
 		weights[fCrashLeader] = 2
-		weights[fPause] = 3
+		if len(joinable) > 0 {
+			weights[fJoinRace] = 2
+			weights[fLeaderMidChange] = 3
+		}
 	}
-	if len(others) > 1 || len(others) > 0 && len(joinable) > 0 {
-		weights[fLeaderMidChange] = 5
-	}
-	if len(others) > 0 && len(joinable) > 0 {
+	if len(safe) > 0 && len(joinable) > 0 {
 		weights[fMemberMidChange] = 2
-		weights[fJoinRace] = 2
 	}
-	if len(others) > 1 {
+	var pairs []codec.PeerID // members that can crash with the leader, leaving a quorum
+	for _, p := range others {
+		if keeps(leader, p) {
+			pairs = append(pairs, p)
+		}
+	}
+	if len(pairs) > 0 {
+		weights[fLeaderMidChange] += 3
+	}
+	if len(others) > 1 && keeps(leader, others[0]) {
 		weights[fTakeover] = 3
 	}
 	if len(joinable) > 0 {
@@ -652,7 +769,7 @@ func (s *sim) inject() {
 	}
 	switch kind {
 	case fCrashMember:
-		s.kill(pick(others), "member")
+		s.kill(pick(safe), "member")
 	case fCrashLeader:
 		s.kill(leader, "leader")
 	case fLeaderMidChange:
@@ -662,13 +779,13 @@ func (s *sim) inject() {
 			{on: onSend, typ: codec.TypeNewView, desc: "the leader, after sending NEWVIEW to some members"},
 			{on: onOutput, skip: s.rng.IntN(5), desc: "the leader, at a step of the change"},
 		})
-		if len(joinable) > 0 && (len(others) < 2 || s.rng.IntN(2) == 0) {
+		if len(joinable) > 0 && keeps(leader) && (len(pairs) == 0 || s.rng.IntN(2) == 0) {
 			s.startPeer(pick(joinable)) // the change is a join
 		} else {
-			s.kill(pick(others), "member, whose delete the leader runs") // the change is a delete
+			s.kill(pick(pairs), "member, whose delete the leader runs") // the change is a delete
 		}
 	case fMemberMidChange:
-		s.arm(pick(others), []trigger{
+		s.arm(pick(safe), []trigger{
 			{on: onRecv, typ: codec.TypeReq, desc: "a member, on REQ"},
 			{on: onRecv, typ: codec.TypeNewView, desc: "a member, on NEWVIEW"},
 			{on: onOutput, skip: s.rng.IntN(4), desc: "a member, at a step of the change"},
@@ -687,17 +804,21 @@ func (s *sim) inject() {
 	case fPause:
 		x := pick(v.Members)
 		var d int64
-		if s.p.hbLoss == 0 && s.rng.IntN(4) == 0 { // short: nobody can notice
-			d = 1 + s.rng.Int64N(s.p.timeout-simInterval-s.p.hbLate-1)
-		} else { // long: every watcher notices, even one that watches it afresh once
-			d = 2*s.p.timeout + s.p.hbLate + 3*unitsPerTick + s.rng.Int64N(3*s.p.timeout)
+		prot := s.protected()
+		switch r := s.rng.IntN(3); {
+		case r == 0 && prot > 1: // short: no one may report it
+			d = 1 + s.rng.Int64N(prot-1)
+		case r == 1: // about as long as a detection: some may, some may not
+			d = max(prot, 1) + s.rng.Int64N(s.p.timeout+s.p.probe+2*simInterval)
+		default: // long: it is removed, or not, while it stands still
+			d = 2*(s.p.timeout+s.p.probe) + s.rng.Int64N(3*s.p.timeout)
 		}
 		s.pause(x, d)
 	case fRestart:
 		s.startPeer(pick(joinable))
 	case fJoinRace:
 		joiner := pick(joinable)
-		s.kill(pick(v.Members), "while a peer joins")
+		s.kill(pick(append(slices.Clone(safe), leader)), "while a peer joins")
 		if !s.pending[joiner] {
 			s.pending[joiner] = true
 			s.joinsLeft++
@@ -731,7 +852,7 @@ func (s *sim) describe() string {
 			continue
 		}
 		fmt.Fprintf(&b, "\n  peer %d: alive %v paused %v role %v view %d leader %d [%s] follows %d",
-			id, s.c.alive[id], s.paused[id], nd.role, nd.view.ID, nd.view.Leader, codec.FormatIDs(nd.view.Members), nd.leader)
+			id, s.c.alive[id], s.paused[id], nd.role, nd.view.ID, nd.view.Leader, codec.FormatIDs(nd.view.Members), nd.Leader())
 	}
 	return b.String()
 }

@@ -103,13 +103,15 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// Logger should carry peer_id; the Transport adds component=wire.
 	Logger zerolog.Logger
-	// OnConnLost, if not nil, is called from the writer goroutine when an
-	// established outbound connection to a peer breaks and the immediate
-	// redial is refused (ECONNREFUSED): the peer's process is most likely gone.
-	// A redial that connects and is reset before the greeting (a dying
-	// process's listener) is tried again a few times within about 15 ms.
-	// While it runs that peer's queue is not drained, so it must return quickly.
-	OnConnLost func(codec.PeerID)
+	// OnRefused, if not nil, is called from a writer goroutine whenever a
+	// dial to a peer is refused (ECONNREFUSED): nothing listens at its
+	// address, so its process is most likely gone. A writer redials at once
+	// when its established connection breaks, so a peer killed while
+	// connected is reported within a round trip; a redial that connects and
+	// is reset before the greeting (a dying process's listener) is tried
+	// again a few times within about 15 ms first. While it runs that peer's
+	// queue is not drained, so it must return quickly.
+	OnRefused func(codec.PeerID)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -265,7 +265,7 @@ func TestTransportPeerRestart(t *testing.T) {
 	book := newAddrBook()
 	var lost atomic.Int32
 	a := start(t, book, 1, "127.0.0.1:0", func(c *Config) {
-		c.OnConnLost = func(p codec.PeerID) {
+		c.OnRefused = func(p codec.PeerID) {
 			if p == 2 {
 				lost.Add(1)
 			}
@@ -281,7 +281,7 @@ func TestTransportPeerRestart(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "OnConnLost", func() bool { return lost.Load() == 1 })
+	waitFor(t, "OnRefused", func() bool { return lost.Load() == 1 })
 	// Nothing queued or buffered: Flush does not wait for the dead peer.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -483,7 +483,7 @@ func TestSendTooLarge(t *testing.T) {
 	checkNoLeaks(t)
 	book := newAddrBook()
 	a := start(t, book, 1, "127.0.0.1:0", func(c *Config) { c.MaxFrame = 16 })
-	big := &codec.NewView{From: 1, ViewID: 1, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}
+	big := &codec.NewView{From: 1, ViewID: 1, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Epoch: 1, EpochLeader: 1}
 	if a.Send(2, big) {
 		t.Fatal("Send of a frame over MaxFrame returned true")
 	}
@@ -526,7 +526,7 @@ func benchmarkTransportSend(b *testing.B, key *seal.Key) {
 	a, r := mk(1), mk(2)
 	defer a.Close()
 	defer r.Close()
-	m := &codec.Req{From: 1, RequestID: codec.NewRequestID(1, 1), ViewID: 7, Op: codec.OpAdd, Peers: []codec.PeerID{4}}
+	m := &codec.Req{From: 1, RequestID: codec.NewRequestID(1, 1), ViewID: 7, Op: codec.OpAdd, Peers: []codec.PeerID{4}, Epoch: 1, Leader: 1, Voters: []codec.PeerID{2, 3}}
 	if frame, err := codec.Marshal(m); err == nil {
 		b.SetBytes(int64(headerLen + len(frame)))
 	}
@@ -561,7 +561,7 @@ func BenchmarkFrameSealedRoundTrip(b *testing.B) {
 			name, key = "sealed", testKey(b, 1)
 		}
 		b.Run(name, func(b *testing.B) {
-			plain, _ := codec.Marshal(&codec.NewView{From: 1, ViewID: 7, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5}})
+			plain, _ := codec.Marshal(&codec.NewView{From: 1, ViewID: 7, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5}, Epoch: 1, EpochLeader: 1})
 			challenge := make([]byte, challengeLen)
 			var buf bytes.Buffer
 			bw := bufio.NewWriter(&buf)
@@ -603,11 +603,11 @@ func BenchmarkFrameSealedRoundTrip(b *testing.B) {
 	}
 }
 
-// TestTransportConnLostAfterResetRedial: the process at the other end is
+// TestTransportRefusedAfterResetRedial: the process at the other end is
 // dying. Its listener still completes our redial but resets it before any
 // greeting, and then it is gone: the transport asks again and reports the
 // refusal, instead of taking the reset for a live peer.
-func TestTransportConnLostAfterResetRedial(t *testing.T) {
+func TestTransportRefusedAfterResetRedial(t *testing.T) {
 	checkNoLeaks(t)
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -617,7 +617,7 @@ func TestTransportConnLostAfterResetRedial(t *testing.T) {
 	book.set(2, ln.Addr().String())
 	var lost atomic.Int32
 	a := start(t, book, 1, "127.0.0.1:0", func(c *Config) {
-		c.OnConnLost = func(p codec.PeerID) {
+		c.OnRefused = func(p codec.PeerID) {
 			if p == 2 {
 				lost.Add(1)
 			}
@@ -647,7 +647,26 @@ func TestTransportConnLostAfterResetRedial(t *testing.T) {
 	waitFor(t, "established", func() bool { return a.Stats().Dials == 1 })
 	c1.SetLinger(0)
 	c1.Close()
-	waitFor(t, "OnConnLost after the reset redial", func() bool { return lost.Load() == 1 })
+	waitFor(t, "OnRefused after the reset redial", func() bool { return lost.Load() == 1 })
+}
+
+// TestTransportRefusedDial: a frame for a peer whose address refuses
+// connections is reported at its first dial, and at every later one.
+func TestTransportRefusedDial(t *testing.T) {
+	checkNoLeaks(t)
+	book := newAddrBook()
+	book.set(2, deadAddr(t))
+	var refused atomic.Int32
+	a := start(t, book, 1, "127.0.0.1:0", func(c *Config) {
+		c.OnRefused = func(p codec.PeerID) {
+			if p == 2 {
+				refused.Add(1)
+			}
+		}
+	})
+	a.Send(2, hb(1, 1))
+	waitFor(t, "OnRefused for the first dial", func() bool { return refused.Load() >= 1 })
+	waitFor(t, "OnRefused for a redial", func() bool { return refused.Load() >= 2 })
 }
 
 // TestTransportConnect: Connect dials without sending anything, and the

@@ -226,6 +226,9 @@ func (w *writer) dial() error {
 	w.lastFail = time.Now()
 	w.backoff = min(max(2*w.backoff, cfg.BackoffMin), cfg.BackoffMax)
 	w.t.stats.dialErrors.Add(1)
+	if errors.Is(err, syscall.ECONNREFUSED) && cfg.OnRefused != nil {
+		cfg.OnRefused(w.peer)
+	}
 	if ae := (*AuthError)(nil); errors.As(err, &ae) {
 		w.backoff = cfg.BackoffMax
 		w.logAuth(ae)
@@ -324,8 +327,8 @@ func (w *writer) closeConn() {
 }
 
 // lost handles a broken connection: close it and redial at once. A refused
-// redial means nothing listens at the peer's address any more, which
-// OnConnLost reports.
+// redial means nothing listens at the peer's address any more, which dial
+// reports (Config.OnRefused).
 func (w *writer) lost(err error) {
 	w.closeConn()
 	if w.t.ctx.Err() != nil {
@@ -351,9 +354,6 @@ func (w *writer) lost(err error) {
 			return
 		}
 		err = w.dial()
-	}
-	if err != nil && errors.Is(err, syscall.ECONNREFUSED) && w.t.cfg.OnConnLost != nil {
-		w.t.cfg.OnConnLost(w.peer)
 	}
 }
 

@@ -55,6 +55,7 @@ type options struct {
 	rejoin      bool
 	pprof       string
 	retryPeriod time.Duration
+	probeWait   time.Duration
 	fastFail    bool
 	keyFile     string
 	genKey      string
@@ -77,8 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.join, "join", false, "join an existing group even if this is peer 1")
 	fs.BoolVar(&o.rejoin, "rejoin", false, "when removed from the group while alive, join again instead of exiting")
 	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060)")
-	fs.BoolVar(&o.fastFail, "fast-fail", false, "also treat a member as failed when its TCP connection breaks and reconnecting is refused (faster than the heartbeat timeout)")
-	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ or NEWLEADER after this long (default hb-interval)")
+	fs.BoolVar(&o.fastFail, "fast-fail", false, "treat a member as failed as soon as a connection to it is refused, without waiting for the heartbeat timeout")
+	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ, NEWLEADER or probe after this long (default hb-interval)")
+	fs.DurationVar(&o.probeWait, "probe-timeout", 0, "a suspected peer that does not answer the TCP probe within this long has failed (default hb-timeout + retry); a refused connection fails at once")
 	fs.StringVar(&o.keyFile, "key", "", "cluster key `file` (64 hex digits or 32 raw bytes): seal every frame and heartbeat with AES-256-GCM; every peer needs the same one")
 	fs.StringVar(&o.genKey, "genkey", "", "write a new random cluster key to `file` (never overwrites) and exit")
 	if err := fs.Parse(args); err != nil {
@@ -110,12 +112,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-port %d: want 1..65535", o.port)
 	case o.retryPeriod < 0:
 		return nil, fmt.Errorf("-retry %v: must be positive", o.retryPeriod)
+	case o.probeWait < 0:
+		return nil, fmt.Errorf("-probe-timeout %v: must be positive", o.probeWait)
 	}
 	if o.hbTimeout == 0 {
 		o.hbTimeout = 2 * o.hbInterval
 	}
 	if o.retryPeriod == 0 {
 		o.retryPeriod = o.hbInterval
+	}
+	if o.probeWait == 0 {
+		o.probeWait = o.hbTimeout + o.retryPeriod
 	}
 	return o, nil
 }
@@ -187,16 +194,12 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		}
 	}
 
-	var connLost func(codec.PeerID)
-	if o.fastFail {
-		connLost = func(p codec.PeerID) { push(node.Suspect{Peer: p}) }
-	}
-	net, err := wire.Listen(wire.Config{
+	transport, err := wire.Listen(wire.Config{
 		Self:       self,
 		ListenAddr: entry.ListenAddr(o.port),
 		Addr:       resolver.TCPAddr,
 		Deliver:    func(m codec.Message) { push(node.Receive{Msg: m}) },
-		OnConnLost: connLost,
+		OnRefused:  func(p codec.PeerID) { push(node.Refused{Peer: p}) },
 		Peers:      hosts.Len(),
 		Key:        key,
 		Logger:     log,
@@ -204,7 +207,7 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 	if err != nil {
 		return err
 	}
-	defer net.Close()
+	defer transport.Close()
 	det, err := detector.Listen(detector.Config{
 		Self:       self,
 		Interval:   o.hbInterval,
@@ -212,6 +215,7 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		ListenAddr: entry.ListenAddr(o.port),
 		Addr:       resolver.UDPAddr,
 		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
+		Alive:      func(p codec.PeerID) { push(node.Alive{Peer: p}) },
 		Heard:      func(p codec.PeerID, v codec.ViewID) { push(node.Heard{Peer: p, ViewID: v}) },
 		Peers:      hosts.Len(),
 		Key:        key,
@@ -230,7 +234,8 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		}()
 	}
 	log.Info().Str("event", "listening").Str("addr", entry.ListenAddr(o.port)).Int("hosts", hosts.Len()).
-		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Bool("sealed", key != nil).Msg("listening")
+		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Dur("probe_timeout", o.probeWait).
+		Bool("sealed", key != nil).Msg("listening")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -248,26 +253,29 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		}
 	}()
 
-	// Ticks drive retransmissions; a few per retry period keeps them prompt.
+	// Ticks drive retransmissions and probe deadlines; a few per retry
+	// period keeps them prompt.
 	const ticksPerRetry = 4
+	tick := o.retryPeriod / ticksPerRetry
 	n := node.New(node.Config{
 		Self:       self,
 		Peers:      hosts.Len(),
 		Leader:     self == 1 && !o.join,
 		RetryTicks: ticksPerRetry,
-		// A new leader waits about one timeout for peers it does not watch.
-		ReconcileTicks: ticksPerRetry * int(max(1, o.hbTimeout/o.retryPeriod)),
-		TestCase4:      o.testCase4,
-		Rejoin:         o.rejoin,
-		Logger:         log,
+		ProbeTicks: int(max(1, (o.probeWait+tick-1)/tick)),
+		TestCase4:  o.testCase4,
+		Rejoin:     o.rejoin,
+		FastFail:   o.fastFail,
+		Logger:     log,
 	})
 	r := node.NewRunner(node.Runner{
 		Node:       n,
-		Net:        net,
+		Net:        transport,
 		Detector:   det,
 		Stderr:     stderr,
-		Tick:       o.retryPeriod / ticksPerRetry,
+		Tick:       tick,
 		CrashAfter: time.Duration(o.crashAfter * float64(time.Second)),
+		Log:        log,
 	})
 	code, err := r.Run(ctx, inputs)
 	if ctx.Err() != nil {

@@ -1,0 +1,217 @@
+package node
+
+import (
+	"slices"
+
+	"peer/codec"
+)
+
+// change is a proposal the leader runs.
+type change struct {
+	p *proposal
+	// waiting: voters whose OK has not arrived.
+	waiting set
+	sentAt  uint64
+	// blocked: the members that have not failed hold no quorum, so the
+	// REQ is not sent; a member that comes back unblocks it (unblock).
+	blocked bool
+}
+
+func (n *Node) stepLeader(m codec.Message) {
+	switch m := m.(type) {
+	case *codec.Join:
+		n.onJoin(m)
+	case *codec.OK:
+		n.onOK(m)
+	case *codec.Req:
+		n.onReq(m) // from an older ballot it is refused; a higher one makes this leader a member
+	case *codec.NewView:
+		n.onNewView(m)
+	case *codec.NewLeader:
+		n.onNewLeader(m)
+	default:
+		n.stale(m, "no such round")
+	}
+}
+
+// onJoin queues a joiner (a leader or candidate); a member asking again is
+// brought up to date instead: it missed the NEWVIEW that added it.
+func (n *Node) onJoin(m *codec.Join) {
+	j := m.Joiner
+	if !n.inRange(j) || j == n.cfg.Self {
+		n.stale(m, "joiner out of range")
+		return
+	}
+	if n.view.Has(j) {
+		if !n.failed(j) {
+			n.catchUp(j, 0)
+		}
+		return
+	}
+	if slices.Contains(n.joins, j) {
+		return
+	}
+	n.joins = append(n.joins, j)
+	n.log.Info().Str("event", "join_queued").Uint32("peer", uint32(j)).Int("queued", len(n.joins)).Msg("join queued")
+	n.advance()
+}
+
+// advance starts the next change if none is running: removals first, every
+// failed member at once, then every waiting joiner at once, then the -t
+// action.
+func (n *Node) advance() {
+	if n.role != roleLeader || n.change != nil {
+		return
+	}
+	var dels []codec.PeerID
+	for _, p := range n.view.Members {
+		if n.failed(p) {
+			dels = append(dels, p)
+		}
+	}
+	if len(dels) > 0 {
+		n.propose(codec.OpDel, dels)
+		return
+	}
+	var adds []codec.PeerID
+	for _, p := range n.joins {
+		if !n.view.Has(p) {
+			adds = append(adds, p)
+		}
+	}
+	n.joins = n.joins[:0]
+	if len(adds) > 0 {
+		n.propose(codec.OpAdd, codec.SortedIDs(adds))
+		return
+	}
+	if n.cfg.TestCase4 && !n.t4done && len(n.view.Members) == n.cfg.Peers {
+		n.testCase4()
+	}
+}
+
+// propose runs a change of this leader's own.
+func (n *Node) propose(op codec.Op, peers []codec.PeerID) {
+	n.run(&proposal{req: n.newRequest(), ballot: n.ballot, view: n.view.ID, op: op, peers: peers, leader: n.cfg.Self})
+}
+
+// run starts proposal p (its request id, ballot, view and value set).
+func (n *Node) run(p *proposal) {
+	n.change = &change{p: p, blocked: true}
+	n.unblock()
+}
+
+// unblock sends the blocked change's REQ if its voters (every other member
+// of the view that answers, the peers it removes included) and this leader
+// hold a quorum of the view; with no voters it commits at once.
+func (n *Node) unblock() {
+	c := n.change
+	var voters []codec.PeerID
+	for _, q := range n.view.Members {
+		if q != n.cfg.Self && !n.down(q) {
+			voters = append(voters, q)
+		}
+	}
+	if !quorum(n.view, func(q codec.PeerID) bool { return q == n.cfg.Self || slices.Contains(voters, q) }) {
+		n.log.Warn().Str("event", "no_quorum").Stringer("op", c.p.op).Interface("peers", c.p.peers).
+			Interface("voters", voters).Uint64("view_id", uint64(n.view.ID)).Msg("too few members left to change the view: waiting")
+		return
+	}
+	c.p.voters, c.blocked = voters, false
+	c.waiting, c.sentAt = set{}, n.tick
+	for _, q := range voters {
+		c.waiting[q] = true
+	}
+	n.accepted = c.p
+	n.log.Info().Str("event", "change_started").Stringer("request_id", c.p.req).Stringer("op", c.p.op).
+		Interface("peers", c.p.peers).Uint64("view_id", uint64(n.view.ID)).Stringer("ballot", n.ballot).
+		Bool("forced", c.p.forced).Msg("view change started")
+	if len(voters) == 0 {
+		n.commit() // nobody else to ask: the leader alone, or the last delete
+		return
+	}
+	n.send(voters, n.reqMsg(c.p))
+}
+
+func (n *Node) reqMsg(p *proposal) *codec.Req { return p.reqMsg(n.cfg.Self) }
+
+// onOK counts the voters' OKs and commits when every one has answered.
+func (n *Node) onOK(m *codec.OK) {
+	c := n.change
+	if c == nil || c.blocked || m.RequestID != c.p.req || m.ViewID != n.view.ID || m.Epoch != n.ballot.Epoch {
+		n.stale(m, "no such request")
+		return
+	}
+	if !c.waiting[m.From] {
+		n.stale(m, "duplicate")
+		return
+	}
+	delete(c.waiting, m.From)
+	if len(c.waiting) == 0 || n.broken.commitEarly {
+		n.commit()
+	}
+}
+
+// commit: every voter accepted the change; install and announce the new view.
+func (n *Node) commit() {
+	c := n.change
+	n.change = nil
+	v := c.p.next(n.view)
+	to := set{}
+	for _, p := range v.Members {
+		to[p] = p != n.cfg.Self
+	}
+	if c.p.op == codec.OpDel {
+		for _, p := range c.p.peers {
+			to[p] = true // best effort: tell a removed peer it was removed
+		}
+	}
+	n.log.Info().Str("event", "change_committed").Stringer("request_id", c.p.req).Stringer("op", c.p.op).
+		Interface("peers", c.p.peers).Uint64("view_id", uint64(v.ID)).Msg("view change committed")
+	n.send(to.sorted(), n.viewMsg(v))
+	n.install(v)
+	n.advance()
+}
+
+// testCase4 is the -t action: a DEL of the highest id whose REQ reaches every
+// member except the next leader, then a crash once those REQs have left.
+func (n *Node) testCase4() {
+	n.t4done = true
+	members := n.view.Members
+	target := members[len(members)-1]
+	next := n.successor()
+	if target == n.cfg.Self || next == 0 {
+		return
+	}
+	p := &proposal{req: n.newRequest(), ballot: n.ballot, view: n.view.ID, op: codec.OpDel,
+		peers: []codec.PeerID{target}, leader: n.cfg.Self}
+	for _, q := range members {
+		if q != n.cfg.Self && q != target {
+			p.voters = append(p.voters, q) // the next leader is a voter: its OK was due
+		}
+	}
+	n.accepted = p
+	var to []codec.PeerID
+	for _, q := range members {
+		if q != n.cfg.Self && q != next {
+			to = append(to, q)
+		}
+	}
+	n.log.Info().Str("event", "testcase4").Uint32("target", uint32(target)).Uint32("skipped", uint32(next)).
+		Interface("to", to).Msg("sending DEL to all but the next leader, then crashing")
+	n.send(to, n.reqMsg(p))
+	n.exit(0, "testcase 4", true, "crashing")
+}
+
+// onHeard: a heartbeat carried another view id. A peer that is behind is
+// brought up to date (a member that missed a NEWVIEW, whoever its leader
+// is now), and a removed peer that still thinks it is in is told. A peer
+// that is ahead is sent this node's view, so that it does the same for it.
+func (n *Node) onHeard(p codec.PeerID, id codec.ViewID) {
+	switch {
+	case n.role == roleJoining || !n.inRange(p):
+	case id < n.view.ID:
+		n.catchUp(p, id)
+	case id > n.view.ID && n.fresh(p):
+		n.send1(p, n.viewMsg(n.view))
+	}
+}

@@ -1,0 +1,247 @@
+package node
+
+import (
+	"slices"
+
+	"peer/codec"
+)
+
+// A joiner asks to be added and installs the first view that contains it.
+// A member saves what its leader proposes (REQ), installs what its leader
+// commits (NEWVIEW) and promises a peer taking over (NEWLEADER); a leader or
+// candidate that meets a higher ballot becomes a member again (follow).
+
+func (n *Node) start() {
+	n.log.Info().Str("event", "start").Bool("starts_group", n.cfg.Leader).Int("peers", n.cfg.Peers).Msg("starting")
+	if n.cfg.Leader {
+		n.role = roleLeader
+		n.ballot = Ballot{Epoch: 1, Leader: n.cfg.Self}
+		n.install(View{ID: 1, Leader: n.cfg.Self, Members: []codec.PeerID{n.cfg.Self}})
+		n.advance()
+		return
+	}
+	n.role = roleJoining
+	first := codec.PeerID(1)
+	if first == n.cfg.Self {
+		first = 2
+	}
+	n.sendJoin(first)
+}
+
+func (n *Node) sendJoin(to codec.PeerID) {
+	n.joinSentAt = n.tick
+	if to == 0 || to == n.cfg.Self || !n.inRange(to) {
+		n.sendJoinAll()
+		return
+	}
+	n.send1(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+}
+
+// sendJoinAll asks every host: whichever leads adds us, members pass it on.
+func (n *Node) sendJoinAll() {
+	to := make([]codec.PeerID, 0, n.cfg.Peers)
+	for p := codec.PeerID(1); int(p) <= n.cfg.Peers; p++ {
+		if p != n.cfg.Self {
+			to = append(to, p)
+		}
+	}
+	n.send(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+}
+
+func (n *Node) stepJoining(m codec.Message) {
+	switch m := m.(type) {
+	case *codec.NewView:
+		if !slices.Contains(m.Members, n.cfg.Self) || m.ViewID <= n.view.ID {
+			n.stale(m, "a view without this peer, or not newer than the one that removed it")
+			return
+		}
+		// It follows the group's ballot from now on, whatever it followed
+		// before it was removed.
+		n.ballot = Ballot{m.Epoch, m.EpochLeader}
+		n.install(View{ID: m.ViewID, Leader: m.Leader, Members: m.Members})
+	case *codec.NewLeader:
+		// A new leader asks the joiners it knows of; this one is in no view
+		// yet: the leader brings it up to date.
+		n.send1(m.From, &codec.PendingReply{From: n.cfg.Self, RequestID: m.RequestID, Op: codec.OpNothing})
+	default:
+		n.stale(m, "not in a view")
+	}
+}
+
+func (n *Node) stepMember(m codec.Message) {
+	switch m := m.(type) {
+	case *codec.Join:
+		switch j := m.Joiner; {
+		case n.view.Has(j) && !n.failed(j):
+			// It is in the view but missed the NEWVIEW that added it (its
+			// leader may have died while sending it): tell it.
+			n.catchUp(j, 0)
+		case n.inRange(j) && j != n.cfg.Self && n.ballot.Leader != n.cfg.Self:
+			n.send1(n.ballot.Leader, &codec.Join{From: n.cfg.Self, Joiner: j})
+		}
+	case *codec.Req:
+		n.onReq(m)
+	case *codec.NewView:
+		n.onNewView(m)
+	case *codec.NewLeader:
+		n.onNewLeader(m)
+	default:
+		n.stale(m, "not leading")
+	}
+}
+
+// follow acknowledges ballot b if it is higher than the one this node
+// follows: from now on it refuses anything older. A leader or candidate
+// becomes a member; its change, round and queued joins are dropped (the
+// joiners ask again), and a candidate's takeover did not happen: the leader
+// it replaced is no longer removed whatever happens. The leader of b is not
+// failed here, unless a leader decided so.
+func (n *Node) follow(b Ballot) {
+	if !n.ballot.Less(b) {
+		return
+	}
+	n.ballot = b
+	if n.role == roleLeader || n.role == roleCandidate {
+		n.log.Info().Str("event", "step_down").Stringer("ballot", b).Msg("a higher ballot leads: following it")
+		if r := n.round; r != nil && n.members[r.replaces] != nil {
+			n.members[r.replaces].decided = false
+		}
+		n.role = roleMember
+		n.change, n.round, n.joins = nil, nil, nil
+	}
+	n.log.Info().Str("event", "new_leader").Uint32("leader", uint32(b.Leader)).Stringer("ballot", b).
+		Uint64("view_id", uint64(n.view.ID)).Msg("following")
+	if m := n.members[b.Leader]; m != nil && (m.failed || m.suspected) {
+		// It leads this node now: it was up after all.
+		*m = member{}
+		n.out.Rewatch = append(n.out.Rewatch, b.Leader)
+		n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(b.Leader)).Str("why", "it leads").
+			Msg("peer reported unreachable is alive")
+	}
+}
+
+// outbid: a candidate proposes ballot b while this leader is alive (it
+// asks this leader, or refuses its REQ with b). No member is known to have
+// promised b, and the candidate's check of this leader failed where this
+// leader's own run did not: rather than leave the group to it, the leader
+// runs a ballot above b. The candidate yields (a candidate follows any
+// higher ballot); its members check it, and its answer shows they should
+// follow this leader again.
+func (n *Node) outbid(b Ballot, candidate codec.PeerID) {
+	n.log.Info().Str("event", "outbid").Stringer("ballot", b).Uint32("candidate", uint32(candidate)).
+		Msg("a candidate challenges this leader: new ballot above it")
+	n.ballot.Epoch = b.Epoch
+	n.becomeCandidate(0)
+}
+
+// onReq: a member saves the proposal of the ballot it follows, for its own
+// view, and answers OK. A REQ from an older ballot or for another view is
+// refused and its sender told.
+func (n *Node) onReq(m *codec.Req) {
+	b := Ballot{m.Epoch, m.From}
+	if b.Less(n.ballot) {
+		n.tell(m.From, m, "older ballot")
+		return
+	}
+	n.follow(b)
+	if m.ViewID != n.view.ID {
+		n.tell(m.From, m, "other view")
+		return
+	}
+	p := fromReq(m)
+	if a := n.accepted; a == nil || a.req != p.req || a.ballot != p.ballot {
+		n.accepted = p
+		n.log.Info().Str("event", "pending_saved").Stringer("request_id", m.RequestID).Uint64("view_id", uint64(m.ViewID)).
+			Stringer("op", m.Op).Interface("peers", m.Peers).Stringer("ballot", b).Msg("operation pending")
+		if m.Op == codec.OpDel {
+			for _, q := range m.Peers {
+				n.fail(q, true)
+			}
+		}
+		if n.broken.applyOnReq {
+			n.install(p.next(n.view))
+			return
+		}
+	}
+	n.send1(m.From, &codec.OK{From: n.cfg.Self, RequestID: m.RequestID, ViewID: m.ViewID, Epoch: m.Epoch})
+}
+
+// onNewView takes an installed view: every NEWVIEW carries one, so it is
+// committed, whoever sends it. The next view is installed (a newer one
+// without this peer means it was removed); the sender's ballot is followed
+// if it is higher; a sender that is behind is brought up to date by a
+// leader or candidate.
+func (n *Node) onNewView(m *codec.NewView) {
+	w := View{ID: m.ViewID, Leader: m.Leader, Members: m.Members}
+	switch {
+	case w.ID < n.view.ID:
+		n.catchUp(m.From, w.ID) // the sender is behind
+		return
+	case w.ID == n.view.ID:
+		b := Ballot{m.Epoch, m.EpochLeader}
+		if n.role == roleLeader && b.Leader == m.From && n.ballot.Less(b) {
+			n.outbid(b, m.From) // a candidate refused this leader's REQ
+			return
+		}
+		n.follow(b)
+		return
+	}
+	if n.role == roleCandidate && n.broken.ignoreNewer {
+		n.stale(m, "ignoring newer views")
+		return
+	}
+	n.follow(Ballot{m.Epoch, m.EpochLeader})
+	if w.ID > n.view.ID+1 && w.Has(n.cfg.Self) {
+		n.log.Warn().Str("event", "views_skipped").Uint64("from_view", uint64(n.view.ID)).Uint64("to_view", uint64(w.ID)).
+			Msg("installing a view more than one ahead")
+	}
+	n.install(w)
+	switch {
+	case n.role == roleCandidate:
+		n.ask() // the round starts again for the new view
+	case n.role == roleLeader && n.change != nil:
+		n.change = nil // its change was for an older view
+		n.advance()
+	}
+}
+
+// onNewLeader: a peer takes over. A member of the same view promises its
+// ballot if it is not older than the one it follows and the leader it
+// follows has failed: a NEWLEADER only claims that, so a member that has
+// not seen the failure checks it first, with a probe of its own, and
+// answers when the check is over (answerTakeover). A leader refuses: it is
+// alive. The promise reports the member's view and the proposal it
+// accepted; a refusal tells the candidate this node's view and ballot.
+func (n *Node) onNewLeader(m *codec.NewLeader) {
+	b := Ballot{m.Epoch, m.From}
+	leader := n.ballot.Leader
+	switch {
+	case !n.view.Has(m.From):
+		n.tell(m.From, m, "not a member")
+		return
+	case m.ViewID != n.view.ID:
+		n.tell(m.From, m, "other view")
+		return
+	case b.Less(n.ballot):
+		n.tell(m.From, m, "older ballot")
+		return
+	case n.role == roleLeader && b != n.ballot:
+		n.outbid(b, m.From) // this leader is alive: a takeover must not happen
+		return
+	case n.role == roleMember && leader != m.From && n.members[leader] != nil && !n.failed(leader):
+		n.takeover = m
+		n.onSuspect(leader) // nothing if a check is already in progress
+		n.answerTakeover()  // the check may be over already
+		return
+	}
+	n.follow(b)
+	r := &codec.PendingReply{
+		From: n.cfg.Self, RequestID: m.RequestID,
+		ViewID: n.view.ID, Leader: n.view.Leader, Members: n.view.Members, Op: codec.OpNothing,
+	}
+	if p := n.accepted; p != nil && p.view == n.view.ID {
+		r.Op, r.PendingRequest, r.PendingView, r.Peers = p.op, p.req, p.view, p.peers
+		r.PendingEpoch, r.PendingLeader, r.Voters, r.Forced = p.ballot.Epoch, p.leader, p.voters, flag(p.forced)
+	}
+	n.send1(m.From, r)
+}

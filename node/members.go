@@ -1,0 +1,121 @@
+package node
+
+import (
+	"peer/codec"
+)
+
+// member is what this node knows about one other member of its view. Its
+// record is created when the peer enters the view and dropped when it
+// leaves it (syncMembers, from install); nothing else adds or removes one.
+type member struct {
+	// suspected: the detector reported a silence and a probe is out. It
+	// ends when the probe is answered or heartbeats come back (revoke), or
+	// when the check fails (fail). Never together with failed.
+	suspected bool
+	since     uint64 // tick the suspicion began: the probe fails at since+ProbeTicks
+	nonce     uint64 // the first probe nonce of this suspicion: an answer to it or a later one ends it
+	probedAt  uint64 // tick the last probe was sent
+
+	// down: this node's check of it failed: it does not answer. It votes
+	// on nothing and promises nothing until it is heard again.
+	down bool
+	// failed: down, or a leader decided to remove the peer; "unreachable"
+	// has been printed, once. A leader removes its failed members; a member
+	// expects the lowest member that has not failed to take over when its
+	// leader fails.
+	failed bool
+	// decided: failed by a leader's decision (a REQ that deletes it, a
+	// takeover that replaces it, a delete a new leader restarts), so
+	// heartbeats do not undo it. Such a peer may still be up, and vote.
+	decided bool
+}
+
+// told is when a peer was last sent this node's view because it was behind
+// or used an older ballot, and in which state: it is told again after a
+// retry period, or at once when the view or ballot changed.
+type told struct {
+	tick   uint64
+	view   codec.ViewID
+	ballot Ballot
+}
+
+// syncMembers makes the records match v's members: a record for every other
+// member, none for anyone else. A peer entering the view is watched afresh
+// by the detector: if it left and came back within one step, the detector
+// saw no change and may still hold an old suspicion of it.
+func (n *Node) syncMembers(v View) {
+	for _, p := range v.Members {
+		if p != n.cfg.Self && n.members[p] == nil {
+			n.members[p] = &member{}
+			n.out.Rewatch = append(n.out.Rewatch, p)
+		}
+	}
+	for p := range n.members {
+		if !v.Has(p) {
+			delete(n.members, p)
+		}
+	}
+}
+
+// failed reports whether member p has failed here (false for this peer and
+// for peers not in the view).
+func (n *Node) failed(p codec.PeerID) bool {
+	m := n.members[p]
+	return m != nil && m.failed
+}
+
+// down reports whether this node's check of member p failed.
+func (n *Node) down(p codec.PeerID) bool {
+	m := n.members[p]
+	return m != nil && m.down
+}
+
+// quorum reports whether the members of v for which in holds are a majority
+// of v, or exactly half of it including its lowest member (dynamic linear
+// voting). Two such sets always share a member, so two sides of a group can
+// never both change its view.
+func quorum(v View, in func(codec.PeerID) bool) bool {
+	k := 0
+	for _, p := range v.Members {
+		if in(p) {
+			k++
+		}
+	}
+	return 2*k > len(v.Members) || 2*k == len(v.Members) && k > 0 && in(v.Members[0])
+}
+
+// successor is the member that takes over if the leader of the view fails
+// now: the lowest member other than that leader (0 if none).
+func (n *Node) successor() codec.PeerID {
+	for _, p := range n.view.Members {
+		if p != n.view.Leader {
+			return p
+		}
+	}
+	return 0
+}
+
+// maybeTakeOver runs after every step: a member whose leader has failed here
+// takes over if it is the lowest member that has not failed. The others wait
+// for its NEWLEADER; they follow no one new until a takeover really happens.
+func (n *Node) maybeTakeOver() {
+	if n.role != roleMember {
+		return
+	}
+	leader := n.ballot.Leader
+	if m := n.members[leader]; m != nil && !m.failed {
+		return
+	}
+	for _, p := range n.view.Members {
+		if p == n.cfg.Self {
+			if !n.view.Has(leader) {
+				leader = 0
+			}
+			n.becomeCandidate(leader)
+			return
+		}
+		if !n.failed(p) {
+			return // a lower member takes over
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package node
+
+import (
+	"peer/codec"
+)
+
+// A detector timeout is a suspicion, not a failure. The node checks it over
+// the reliable channel: a PROBE on the persistent TCP connection, which the
+// suspect's own event loop answers. An answer, or heartbeats heard again,
+// end the suspicion and the detector watches the member afresh. A refused
+// connection fails the check at once (the process is gone); no answer within
+// ProbeTicks fails it too (the process is stalled, or its host is gone).
+// Only then does the node print "unreachable" and act: a leader removes the
+// member, the lowest member left takes over from a failed leader.
+//
+// Ordinary messages do not end a suspicion: one that spent a while in the
+// network proves nothing about now, while an answer to a probe sent after
+// the suspicion began does.
+
+// onSuspect starts checking member p.
+func (n *Node) onSuspect(p codec.PeerID) {
+	m := n.members[p]
+	if m == nil || m.down || m.suspected {
+		return
+	}
+	if n.broken.rawSuspicion {
+		n.fail(p, false)
+		return
+	}
+	m.suspected, m.since = true, n.tick
+	m.nonce = n.probes + 1
+	n.log.Info().Str("event", "check_started").Uint32("peer", uint32(p)).Uint64("view_id", uint64(n.view.ID)).
+		Msg("checking a suspected peer: probing it")
+	n.probe(p, m)
+}
+
+func (n *Node) probe(p codec.PeerID, m *member) {
+	n.probes++
+	m.probedAt = n.tick
+	n.send1(p, &codec.Probe{From: n.cfg.Self, Nonce: n.probes})
+}
+
+// probeTick sends unanswered probes again and fails the checks whose time is up.
+func (n *Node) probeTick() {
+	for _, p := range n.view.Members { // in id order: the same schedule gives the same sends
+		m := n.members[p]
+		switch {
+		case m == nil || !m.suspected:
+		case n.tick-m.since >= uint64(n.cfg.ProbeTicks):
+			n.log.Info().Str("event", "probe_timeout").Uint32("peer", uint32(p)).Msg("probe not answered")
+			n.fail(p, false)
+		case n.tick-m.probedAt >= uint64(n.cfg.RetryTicks):
+			n.probe(p, m)
+		}
+	}
+}
+
+// onProbeAck: an answer to a probe of this suspicion ends it. The ballot it
+// carries may show that the peer follows a newer leader than this node
+// does: this node follows it too (a member checking its leader before
+// answering a takeover learns that the leader itself yielded to it).
+func (n *Node) onProbeAck(a *codec.ProbeAck) {
+	if m := n.members[a.From]; m != nil && m.suspected && a.Nonce >= m.nonce {
+		if a.EpochLeader != 0 {
+			n.follow(Ballot{a.Epoch, a.EpochLeader})
+		}
+		n.revoke(a.From, "probe answered")
+	}
+}
+
+// onRefused: nothing listens at p's address any more. It fails a check in
+// progress at once, and with FastFail it is a failure by itself.
+func (n *Node) onRefused(p codec.PeerID) {
+	m := n.members[p]
+	if m == nil || m.down || !m.suspected && !n.cfg.FastFail {
+		return
+	}
+	n.log.Info().Str("event", "conn_refused").Uint32("peer", uint32(p)).Msg("connection refused")
+	n.fail(p, false)
+}
+
+// revoke: p answered a probe, or its heartbeats came back. A suspicion ends;
+// a failure found by this node's own check is undone too, unless a change
+// already removes p or this node is taking over from it. The detector
+// watches p afresh either way.
+func (n *Node) revoke(p codec.PeerID, why string) {
+	m := n.members[p]
+	if m == nil || n.broken.neverRevoke {
+		return
+	}
+	switch {
+	case m.suspected:
+		m.suspected = false
+		n.log.Info().Str("event", "suspicion_ended").Uint32("peer", uint32(p)).Str("why", why).Msg("suspected peer is alive")
+		n.answerTakeover()
+	case m.down:
+		m.down = false
+		if m.failed && !m.decided && !n.removing(p) {
+			m.failed = false
+			n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(p)).Str("why", why).Msg("peer reported unreachable is alive")
+		}
+		switch c := n.change; {
+		case n.role == roleLeader && c != nil && c.blocked && c.p.forced:
+			n.unblock() // its value is fixed; it may have a quorum now
+		case n.role == roleLeader && c != nil && c.blocked:
+			n.change = nil // never sent: plan again with p up
+			n.advance()
+		case n.role == roleCandidate:
+			n.send1(p, n.newLeaderMsg()) // it answers: ask it too
+		}
+	default:
+		return
+	}
+	n.out.Rewatch = append(n.out.Rewatch, p)
+}
+
+// removing reports whether a change this node runs already removes p, or it
+// is taking over from p.
+func (n *Node) removing(p codec.PeerID) bool {
+	if n.round != nil && n.round.replaces == p {
+		return true
+	}
+	if c := n.change; c != nil && c.p.op == codec.OpDel && !c.blocked {
+		for _, q := range c.p.peers {
+			if q == p {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fail marks member p failed and prints "unreachable" once. decided says a
+// leader decided it (p may still be up, and vote); otherwise this node's
+// check of p failed, and p is down. Then the role acts: a leader removes p
+// (or, if p is down and a voter of the change in progress, runs a new
+// ballot: the change cannot commit without p's OK), a candidate stops
+// waiting for p, a member may have to take over (maybeTakeOver, after the
+// step).
+func (n *Node) fail(p codec.PeerID, decided bool) {
+	m := n.members[p]
+	if m == nil {
+		return
+	}
+	wasDown, wasFailed := m.down, m.failed
+	if !decided {
+		m.suspected = false // the check is over; a leader's decision leaves a check running
+	}
+	m.decided = m.decided || decided
+	m.down = m.down || !decided
+	m.failed = true
+	if !wasFailed || n.broken.forgetReported {
+		n.report(p)
+	}
+	n.answerTakeover()
+	if wasFailed && wasDown == m.down {
+		return
+	}
+	switch n.role {
+	case roleLeader:
+		if c := n.change; c != nil && c.waiting[p] && m.down {
+			n.log.Info().Str("event", "voter_failed").Uint32("peer", uint32(p)).Stringer("request_id", c.p.req).
+				Msg("a voter failed before the change committed: new ballot")
+			n.becomeCandidate(0)
+			return
+		}
+		if n.change == nil {
+			n.advance()
+		}
+	case roleCandidate:
+		n.maybeDecide()
+	}
+}
+
+// answerTakeover answers a NEWLEADER that waited for the check of the
+// leader this member follows, once that check is over: a promise if the
+// leader failed or follows the candidate now, a refusal if it still leads.
+func (n *Node) answerTakeover() {
+	m := n.takeover
+	if m == nil || n.role != roleMember || n.checking(n.ballot.Leader) {
+		return
+	}
+	n.takeover = nil
+	if l := n.ballot.Leader; l != m.From && n.members[l] != nil && !n.failed(l) {
+		n.tell(m.From, m, "the leader is alive")
+		return
+	}
+	n.onNewLeader(m)
+}
+
+// checking reports whether a check of member p is in progress.
+func (n *Node) checking(p codec.PeerID) bool {
+	m := n.members[p]
+	return m != nil && m.suspected
+}
+
+// report prints that p is unreachable.
+func (n *Node) report(p codec.PeerID) {
+	what := "peer " + itoa(p) + " unreachable"
+	if p == n.view.Leader {
+		what = "peer " + itoa(p) + " (leader) unreachable"
+	}
+	n.print(messageLine(n.cfg.Self, n.view.ID, n.view.Leader, what))
+	n.log.Info().Str("event", "peer_unreachable").Uint32("peer", uint32(p)).
+		Bool("was_leader", p == n.view.Leader).Uint64("view_id", uint64(n.view.ID)).Msg("peer unreachable")
+}

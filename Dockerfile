@@ -11,7 +11,7 @@
 #
 # The RUN steps use the exec form and ENV instead of a shell, so the build
 # stage also runs on a shell-less stand-in for the Go image
-# (--build-arg GO_IMAGE=..., ./run.sh docker-source).
+# (--build-arg GO_IMAGE=..., ./run.sh docker source).
 ARG GO_IMAGE=golang:1.26
 FROM ${GO_IMAGE} AS build
 WORKDIR /src

@@ -28,4 +28,8 @@ COPY --from=build /out/peer /app/peer
 COPY hostsfile.txt /app/hostsfile.txt
 USER 65534:65534
 EXPOSE 7000/tcp 7000/udp
+# docker compose up shows stdout and stderr together: only the assignment's
+# lines (stderr) by default. The JSON log (stdout) comes back with
+# -f deploy/docker-compose-log.yml, -e PEER_LOG_LEVEL=info or -log-level info.
+ENV PEER_LOG_LEVEL=off
 ENTRYPOINT ["/app/peer"]

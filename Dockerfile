@@ -6,8 +6,8 @@
 # the compose files pass flags only (command: -h hostsfile.txt -d 2).
 #
 # Without a registry, deploy/Dockerfile.local builds the same final stage from
-# a binary compiled on the host (./run.sh docker does that; see README.md,
-# "Docker"). deploy/docker_test.go checks that the two final stages match.
+# a binary compiled on the host (./run.sh docker does that; see
+# docs/docker.md). deploy/docker_test.go checks that the two final stages match.
 #
 # The RUN steps use the exec form and ENV instead of a shell, so the build
 # stage also runs on a shell-less stand-in for the Go image

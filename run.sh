@@ -8,7 +8,7 @@
 #   ./run.sh build      only build bin/peer and bin/tc
 #   ./run.sh cluster    five local peers from hosts/local5.txt, until Ctrl-C
 #   ./run.sh docker [N|faults|source]  image prj3 on the Docker engine: the compose
-#                       testcases, the container faults (README.md, "Docker")
+#                       testcases, the container faults (docs/docker.md)
 #
 # Environment: SCALE (default 0.5) multiplies the course's -d/-c seconds;
 # HB_INTERVAL / HB_TIMEOUT (default 100ms / 300ms) are the heartbeat flags.
@@ -87,7 +87,7 @@ cluster() {
 	wait
 }
 
-# ---- Docker (README.md, "Docker"): image prj3, the course's compose files ----
+# ---- Docker (docs/docker.md): image prj3, the course's compose files ----
 # PEER_DOCKER=0 skips the container runs in ./run.sh test.
 docker_available() {
 	command -v docker >/dev/null 2>&1 && timeout 30 docker info >/dev/null 2>&1

@@ -28,6 +28,17 @@ func CaseFile(n int) string { return fmt.Sprintf("docker-compose-testcase-%d.yml
 // repository root: a stable group of five that joins within a few seconds.
 const FaultsFile = "deploy/docker-compose-faults.yml"
 
+// LogFile is a compose override, relative to the repository root, that turns
+// the JSON log back on. The image sets PEER_LOG_LEVEL=off, so that
+// `docker compose up` shows only the assignment's lines; adding this file
+// (`-f deploy/docker-compose-log.yml` after the testcase's file) sets it to
+// info in every container. The runner always adds it: testcase.CheckLogs
+// reads that log.
+const LogFile = "deploy/docker-compose-log.yml"
+
+// LogLevel is the level LogFile sets.
+const LogLevel = "info"
+
 // faultFlags are the fault runs' flags: peer 1 starts the group, the others
 // join together a second later (the leader adds them in one or more batches).
 var faultFlags = [5][]string{{}, {"-d", "1"}, {"-d", "1"}, {"-d", "1"}, {"-d", "1"}}
@@ -62,5 +73,20 @@ func compose(head string, flags [5][]string) string {
 		fmt.Fprintf(&b, "    networks:\n      - %s\n", Network)
 	}
 	fmt.Fprintf(&b, "\nnetworks:\n  %s:\n    driver: bridge\n", Network)
+	return b.String()
+}
+
+// ComposeLog renders LogFile.
+func ComposeLog() string {
+	var b strings.Builder
+	b.WriteString("# The JSON log (stdout) back on, for any of the compose files: add this file\n" +
+		"# after the testcase's, e.g.\n#\n" +
+		"#   docker compose -f docker-compose-testcase-2.yml -f " + LogFile + " up\n#\n" +
+		"# The image prj3 sets PEER_LOG_LEVEL=off, so that `docker compose up` shows\n" +
+		"# only the assignment's lines (stderr).\n")
+	b.WriteString("version: \"3\"\n\nservices:\n")
+	for _, name := range Names {
+		fmt.Fprintf(&b, "  %s:\n    environment:\n      PEER_LOG_LEVEL: %s\n", name, LogLevel)
+	}
 	return b.String()
 }

@@ -19,6 +19,12 @@
 //   - Engine.CheckSource builds ./Dockerfile itself on a local stand-in for
 //     golang:1.26 and compares the result with the local image.
 //
+// The image sets PEER_LOG_LEVEL=off, so that `docker compose up`, which
+// prints every container's stdout and stderr together, shows the
+// assignment's lines alone. Every Group adds LogFile
+// (deploy/docker-compose-log.yml) after its compose file to turn the JSON log
+// back on, because the checks read it.
+//
 // A Group is one compose project. It follows each container's stderr alone
 // (`docker logs -f` with stdout discarded), so waits end on the testcase's own
 // condition (Case.Done, containers exited) rather than on sleeps; at the end

@@ -32,6 +32,23 @@ func TestComposeFilesAreTheCourseTable(t *testing.T) {
 		}
 	}
 	checkFile(t, FaultsFile, ComposeFaults())
+	checkFile(t, LogFile, ComposeLog())
+}
+
+// The image turns the JSON log off (PEER_LOG_LEVEL=off, both Dockerfiles'
+// final stage), so that `docker compose up` shows the assignment's lines
+// alone; LogFile turns it back on in each of the five services.
+func TestJSONLogOneFileAway(t *testing.T) {
+	if !slices.Contains(finalStage(t, "Dockerfile"), "ENV PEER_LOG_LEVEL=off") {
+		t.Error("Dockerfile's final stage lacks ENV PEER_LOG_LEVEL=off")
+	}
+	text := ComposeLog()
+	for _, name := range Names {
+		want := "  " + name + ":\n    environment:\n      PEER_LOG_LEVEL: " + LogLevel + "\n"
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q", LogFile, want)
+		}
+	}
 }
 
 // hostsfile.txt lists one…five without ports, and each container finds
@@ -155,6 +172,10 @@ func TestDocker(t *testing.T) {
 	for _, c := range testcase.Cases {
 		if out, err := exec.Command(eng.Compose[0], append(eng.Compose[1:], "-f", filepath.Join(root, CaseFile(c.N)), "config", "-q")...).CombinedOutput(); err != nil {
 			t.Fatalf("%s config: %v\n%s", CaseFile(c.N), err, out)
+		}
+		if out, err := exec.Command(eng.Compose[0], append(eng.Compose[1:], "-f", filepath.Join(root, CaseFile(c.N)),
+			"-f", filepath.Join(root, LogFile), "config", "-q")...).CombinedOutput(); err != nil {
+			t.Fatalf("%s with %s config: %v\n%s", CaseFile(c.N), LogFile, err, out)
 		}
 	}
 	r := &Runner{Engine: eng, Dir: root, Logs: t.TempDir()}

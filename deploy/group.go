@@ -20,7 +20,8 @@ import (
 )
 
 // Group is one compose project on the engine: up to five containers one…five
-// on the network mynetwork, started from one compose file.
+// on the network mynetwork, started from one compose file with LogFile added
+// (the JSON log on, which the image turns off).
 //
 // Up starts containers and follows each one's stderr alone (`docker logs -f`
 // with stdout discarded), so Wait sees the assignment's lines as they happen.
@@ -85,7 +86,8 @@ func (g *Group) sayAt(at time.Time, format string, a ...any) {
 }
 
 func (g *Group) compose(args ...string) []string {
-	cmd := append(slices.Clone(g.Engine.Compose[1:]), "-p", g.Project, "-f", filepath.Join(g.Dir, g.File))
+	cmd := append(slices.Clone(g.Engine.Compose[1:]), "-p", g.Project,
+		"-f", filepath.Join(g.Dir, g.File), "-f", filepath.Join(g.Dir, LogFile))
 	return append(cmd, args...)
 }
 

@@ -73,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.id, "i", 0, "this peer's `id` (line number in the hostsfile); default: match the hostname")
 	fs.DurationVar(&o.hbInterval, "hb-interval", 500*time.Millisecond, "heartbeat `period` T")
 	fs.DurationVar(&o.hbTimeout, "hb-timeout", 0, "declare a peer dead after this much silence (default 2×hb-interval)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "stdout log `level`: debug, info, warn, error")
+	fs.StringVar(&o.logLevel, "log-level", defaultLogLevel(), "stdout log `level`: debug, info, warn, error or off; $PEER_LOG_LEVEL sets the default")
 	fs.IntVar(&o.port, "port", 7000, "TCP and UDP `port` for hostsfile lines without a port")
 	fs.BoolVar(&o.join, "join", false, "join an existing group even if this is peer 1")
 	fs.BoolVar(&o.rejoin, "rejoin", false, "when removed from the group while alive, join again instead of exiting")
@@ -144,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "peer: wrote a new cluster key to %s; start every peer with -key %s\n", o.genKey, o.genKey)
 		return 0
 	}
-	level, err := zerolog.ParseLevel(o.logLevel)
+	level, err := parseLogLevel(o.logLevel)
 	if err != nil || o.logLevel == "" {
 		fmt.Fprintf(stderr, "peer: -log-level %q: want debug, info, warn or error\n", o.logLevel)
 		return 2

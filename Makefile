@@ -3,7 +3,7 @@
 
 build:
 	CGO_ENABLED=0 go build -o bin/peer ./cmd/peer
-	go build -o bin/tc ./cmd/tc
+	go build -o bin/tc ./tools/cmd/tc
 
 test:
 	./run.sh test

@@ -6,7 +6,7 @@
 #   ./run.sh test       the whole test suite (what CI runs); with -race when
 #                       cgo and a C compiler are there, else without it
 #   ./run.sh build      only build bin/peer and bin/tc
-#   ./run.sh cluster    five local peers from hosts/local5.txt, until Ctrl-C
+#   ./run.sh cluster    five local peers from hosts/examples/local5.txt, until Ctrl-C
 #   ./run.sh docker [N|faults|source]  image prj3 on the Docker engine: the compose
 #                       testcases, the container faults (docs/docker.md)
 #
@@ -24,7 +24,7 @@ HB_TIMEOUT=${HB_TIMEOUT:-300ms}
 build() {
 	mkdir -p bin
 	CGO_ENABLED=0 go build -o bin/peer ./cmd/peer
-	go build -o bin/tc ./cmd/tc
+	go build -o bin/tc ./tools/cmd/tc
 }
 
 testcases() {
@@ -35,8 +35,8 @@ testcases() {
 	local dirs=() n
 	for n in "$@"; do [ -d "logs/tc$n" ] && dirs+=("logs/tc$n"); done
 	if [ ${#dirs[@]} -gt 0 ]; then
-		echo "== timeline (open the SVG in a browser; view history: go run ./cmd/timeline logs/tcN)"
-		{ go build -o bin/timeline ./cmd/timeline && bin/timeline -q "${dirs[@]}"; } || echo "run.sh: timeline failed" >&2
+		echo "== timeline (open the SVG in a browser; view history: go run ./tools/cmd/timeline logs/tcN)"
+		{ go build -o bin/timeline ./tools/cmd/timeline && bin/timeline -q "${dirs[@]}"; } || echo "run.sh: timeline failed" >&2
 	fi
 	return $status
 }
@@ -74,11 +74,11 @@ race_missing() {
 
 cluster() {
 	build
-	echo "five peers from hosts/local5.txt; Ctrl-C stops them (logs in logs/cluster)"
+	echo "five peers from hosts/examples/local5.txt; Ctrl-C stops them (logs in logs/cluster)"
 	mkdir -p logs/cluster
 	local pids=()
 	for i in 1 2 3 4 5; do
-		bin/peer -h hosts/local5.txt -i "$i" -hb-interval "$HB_INTERVAL" -hb-timeout "$HB_TIMEOUT" \
+		bin/peer -h hosts/examples/local5.txt -i "$i" -hb-interval "$HB_INTERVAL" -hb-timeout "$HB_TIMEOUT" \
 			>"logs/cluster/peer-$i.jsonl" &
 		pids+=($!)
 		sleep 0.2

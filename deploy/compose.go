@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 // Names are the containers' hostnames, container names and compose service

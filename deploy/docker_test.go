@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"peer/hostsfile"
-	"peer/testcase"
+	"peer/hosts"
+	"peer/tools/testcase"
 )
 
 const root = ".." // the repository, from this package's folder
@@ -55,7 +55,7 @@ func TestJSONLogOneFileAway(t *testing.T) {
 // itself in it by hostname.
 func TestHostsFile(t *testing.T) {
 	checkFile(t, "hostsfile.txt", HostsFile())
-	f, err := hostsfile.Load(filepath.Join(root, "hostsfile.txt"))
+	f, err := hosts.Load(filepath.Join(root, "hostsfile.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 // Fault is a container fault beyond the course's testcases, run on the group

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 // Group is one compose project on the engine: up to five containers one…five

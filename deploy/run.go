@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 // Runner runs compose testcases and fault runs on an engine and checks them.

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"peer/codec"
+	"peer/internal/lograte"
 	"peer/seal"
 )
 
@@ -121,11 +122,11 @@ type Detector struct {
 	rewatch  []codec.PeerID // members to watch afresh, after the view
 	changeCh chan struct{}  // 1-buffered: a view or a rewatch is waiting for Run
 
-	// lmu guards loop, Run's state, which the reader updates directly: a
-	// heartbeat costs no hand-off between goroutines. loop is nil while Run
+	// lmu guards state, Run's, which the reader updates directly: a
+	// heartbeat costs no hand-off between goroutines. state is nil while Run
 	// is not running, and heartbeats that arrive then are dropped.
-	lmu  sync.Mutex
-	loop *loop
+	lmu   sync.Mutex
+	state *state
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -134,11 +135,11 @@ type Detector struct {
 
 	sent, received, bad, authFailed, stalls atomic.Uint64
 
-	plain    []byte         // the reader's scratch for opened datagrams
-	throttle *seal.Throttle // rate-limits auth_failed lines, per source
+	plain    []byte           // the reader's scratch for opened datagrams
+	throttle *lograte.Limiter // rate-limits auth_failed lines, per source
 
 	// observed, when set by a test before Run, is called (under lmu) for
-	// every heartbeat the loop accepts.
+	// every heartbeat the state accepts.
 	observed func(from codec.PeerID)
 }
 
@@ -176,7 +177,7 @@ func newDetector(cfg Config, conn *net.UDPConn) *Detector {
 		changeCh: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		// One line per source per 10 s about datagrams with a wrong key.
-		throttle: seal.NewThrottle(10 * time.Second),
+		throttle: lograte.New(10 * time.Second),
 	}
 }
 
@@ -238,7 +239,7 @@ func (d *Detector) Close() error {
 	return d.closeErr
 }
 
-// read decodes each datagram and records the heartbeat in Run's loop.
+// read decodes each datagram and records the heartbeat in Run's state.
 func (d *Detector) read() {
 	defer d.wg.Done()
 	buf := make([]byte, maxPacket)
@@ -260,13 +261,13 @@ func (d *Detector) read() {
 	}
 }
 
-// accept records a heartbeat in Run's loop, then calls Config.Alive and
-// Config.Heard if the loop says so, outside the lock.
+// accept records a heartbeat in Run's state, then calls Config.Alive and
+// Config.Heard if the state says so, outside the lock.
 func (d *Detector) accept(hb *codec.Heartbeat, now time.Time) {
 	var heard, alive bool
 	d.lmu.Lock()
-	if d.loop != nil {
-		heard, alive = d.loop.receive(hb, now)
+	if d.state != nil {
+		heard, alive = d.state.receive(hb, now)
 	}
 	d.lmu.Unlock()
 	if alive {

@@ -38,7 +38,7 @@ func FuzzHeartbeatPacket(f *testing.F) {
 	key := testKey(f, 1)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(d *Detector, b []byte) *codec.Heartbeat {
-			l := newLoop(d, t0)
+			l := newState(d, t0)
 			l.setView(1, ids(1, 2, 3), at(0))
 			before := d.Stats()
 			if h := d.handlePacket(b, nil); h != nil {

@@ -34,7 +34,7 @@ type recorder struct {
 
 // newTestLoop is peer 1's loop at t0. Without a conn nothing is ever written:
 // every address is unknown until a test calls resolved.
-func newTestLoop(t *testing.T, conn *net.UDPConn) (*loop, *recorder) {
+func newTestLoop(t *testing.T, conn *net.UDPConn) (*state, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	cfg, err := Config{
@@ -50,11 +50,11 @@ func newTestLoop(t *testing.T, conn *net.UDPConn) (*loop, *recorder) {
 	}
 	d := newDetector(cfg, conn)
 	d.observed = func(p codec.PeerID) { rec.observed = append(rec.observed, p) }
-	return newLoop(d, t0), rec
+	return newState(d, t0), rec
 }
 
 // queued drains the lookups the loop asked for.
-func queued(l *loop) []codec.PeerID {
+func queued(l *state) []codec.PeerID {
 	var out []codec.PeerID
 	for {
 		select {
@@ -256,7 +256,7 @@ func TestLoopSends(t *testing.T) {
 }
 
 // deliver does what the reader does with a decoded heartbeat.
-func deliver(l *loop, hb *codec.Heartbeat, now time.Time) {
+func deliver(l *state, hb *codec.Heartbeat, now time.Time) {
 	heard, alive := l.receive(hb, now)
 	if alive {
 		l.d.cfg.Alive(hb.From)

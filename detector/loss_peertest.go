@@ -10,7 +10,7 @@ import (
 
 // lossRate is PEER_TEST_UDP_LOSS, a share of inbound datagrams to drop, in a
 // binary built with -tags peertest: the real-process tests use it to lose
-// heartbeats where they cannot use a firewall (hostile/loss_test.go).
+// heartbeats where they cannot use a firewall (tools/hostile/loss_test.go).
 var lossRate = func() float64 {
 	p, err := strconv.ParseFloat(os.Getenv("PEER_TEST_UDP_LOSS"), 64)
 	if err != nil || p < 0 || p > 1 {

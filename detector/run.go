@@ -27,13 +27,13 @@ const resolveQueue = 64
 // reader then takes most of a round's heartbeats in one wake-up instead of
 // one wake-up each, which is where an idle process's CPU goes.
 func (d *Detector) Run(ctx context.Context) error {
-	l := newLoop(d, time.Now())
+	l := newState(d, time.Now())
 	d.lmu.Lock()
-	d.loop = l
+	d.state = l
 	d.lmu.Unlock()
 	defer func() {
 		d.lmu.Lock()
-		d.loop = nil
+		d.state = nil
 		d.lmu.Unlock()
 	}()
 	stop := make(chan struct{})
@@ -139,9 +139,9 @@ type sender struct {
 	hinted time.Time // when Heard was last called for it
 }
 
-// loop is Run's state. Its methods take the time as an argument, so tests
+// state is what Run keeps between wakes. Its methods take the time as an argument, so tests
 // drive it with a fake clock.
-type loop struct {
+type state struct {
 	d  *Detector
 	tr *Tracker
 
@@ -164,8 +164,8 @@ type loop struct {
 	lastDup  time.Time // last duplicate_id error, to rate-limit it
 }
 
-func newLoop(d *Detector, now time.Time) *loop {
-	return &loop{
+func newState(d *Detector, now time.Time) *state {
+	return &state{
 		d:         d,
 		tr:        NewTracker(d.cfg.Self, d.cfg.Timeout),
 		addrs:     map[codec.PeerID]*net.UDPAddr{},
@@ -182,7 +182,7 @@ func newLoop(d *Detector, now time.Time) *loop {
 
 // stallLimit is the longest gap between two wakes of Run that is not a stall.
 // Run wakes at least every Interval while the ticker runs.
-func (l *loop) stallLimit() time.Duration {
+func (l *state) stallLimit() time.Duration {
 	return max(l.d.cfg.Timeout, 2*l.d.cfg.Interval)
 }
 
@@ -190,7 +190,7 @@ func (l *loop) stallLimit() time.Duration {
 // timeout (the process was paused or starved), it cannot tell the members'
 // silence from its own absence, so every member gets a fresh grace period
 // instead of all being suspected at once.
-func (l *loop) wake(now time.Time) time.Time {
+func (l *state) wake(now time.Time) time.Time {
 	gap := now.Sub(l.lastWake)
 	l.lastWake = now
 	if l.active && gap > l.stallLimit() {
@@ -209,7 +209,7 @@ func (l *loop) wake(now time.Time) time.Time {
 // ADD finished by a new leader), and its grace period may be nearly over. The
 // simulator (docs/simulation.md) found such schedules when only new members
 // got the heartbeat at once.
-func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
+func (l *state) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 	if l.active && id == l.view && slices.Equal(members, l.members) {
 		return
 	}
@@ -228,7 +228,7 @@ func (l *loop) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 // sendRound encodes one heartbeat and writes it to every other member whose
 // address is known; the others get a lookup and are tried again when it
 // succeeds or next round.
-func (l *loop) sendRound(now time.Time) {
+func (l *state) sendRound(now time.Time) {
 	if !l.active {
 		return
 	}
@@ -253,7 +253,7 @@ func (l *loop) sendRound(now time.Time) {
 }
 
 // want queues a lookup of p's address unless one is pending.
-func (l *loop) want(p codec.PeerID) {
+func (l *state) want(p codec.PeerID) {
 	if l.resolving[p] {
 		return
 	}
@@ -266,7 +266,7 @@ func (l *loop) want(p codec.PeerID) {
 
 // resolved takes a lookup's answer: cache it and send the current heartbeat
 // at once, or leave the peer to the next round.
-func (l *loop) resolved(r lookup, now time.Time) {
+func (l *state) resolved(r lookup, now time.Time) {
 	delete(l.resolving, r.peer)
 	if r.err != nil || r.addr == nil {
 		l.d.log.Debug().Str("event", "no_address").Uint32("peer", uint32(r.peer)).Err(r.err).Msg("heartbeat skipped this round")
@@ -283,7 +283,7 @@ func (l *loop) resolved(r lookup, now time.Time) {
 
 // write sends the current heartbeat to p, sealed for p if there is a key;
 // a failed write forgets p's address.
-func (l *loop) write(p codec.PeerID, addr *net.UDPAddr) {
+func (l *state) write(p codec.PeerID, addr *net.UDPAddr) {
 	b := l.hb
 	if key := l.d.cfg.Key; key != nil {
 		l.ctx = sealContext(l.ctx[:0], p)
@@ -302,7 +302,7 @@ func (l *loop) write(p codec.PeerID, addr *net.UDPAddr) {
 // Detector's lock. It reports whether Config.Heard is due for it, and
 // whether its sender was suspected (Config.Alive), which the caller calls
 // after unlocking.
-func (l *loop) receive(hb *codec.Heartbeat, now time.Time) (heard, alive bool) {
+func (l *state) receive(hb *codec.Heartbeat, now time.Time) (heard, alive bool) {
 	if hb.From == l.d.cfg.Self {
 		if now.Sub(l.lastDup) >= 10*l.d.cfg.Interval {
 			l.lastDup = now
@@ -344,7 +344,7 @@ func (l *loop) receive(hb *codec.Heartbeat, now time.Time) (heard, alive bool) {
 }
 
 // expire reports the members whose deadline has passed.
-func (l *loop) expire(now time.Time) {
+func (l *state) expire(now time.Time) {
 	for _, p := range l.tr.Expired(now) {
 		delete(l.addrs, p) // a silent peer may have moved: look it up again
 		l.d.log.Info().Str("event", "peer_suspected").Uint32("peer", uint32(p)).

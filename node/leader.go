@@ -57,8 +57,7 @@ func (n *Node) onJoin(m *codec.Join) {
 }
 
 // advance starts the next change if none is running: removals first, every
-// failed member at once, then every waiting joiner at once, then the -t
-// action.
+// failed member at once, then every waiting joiner at once.
 func (n *Node) advance() {
 	if n.role != roleLeader || n.change != nil {
 		return
@@ -82,10 +81,6 @@ func (n *Node) advance() {
 	n.joins = n.joins[:0]
 	if len(adds) > 0 {
 		n.propose(codec.OpAdd, codec.SortedIDs(adds))
-		return
-	}
-	if n.cfg.TestCase4 && !n.t4done && len(n.view.Members) == n.cfg.Peers {
-		n.testCase4()
 	}
 }
 
@@ -172,14 +167,15 @@ func (n *Node) commit() {
 	n.advance()
 }
 
-// testCase4 is the -t action: a DEL of the highest id whose REQ reaches every
-// member except the next leader, then a crash once those REQs have left.
+// testCase4 is the -t action (the TestCase4 input): a DEL of the highest id
+// whose REQ reaches every member except the next leader, then a crash once
+// those REQs have left.
 func (n *Node) testCase4() {
-	n.t4done = true
 	members := n.view.Members
 	target := members[len(members)-1]
 	next := n.successor()
-	if target == n.cfg.Self || next == 0 {
+	if n.role != roleLeader || n.change != nil || len(members) != n.cfg.Peers || target == n.cfg.Self || next == 0 {
+		n.log.Info().Str("event", "testcase4_not_now").Msg("-t needs the leader of every host, with no change running")
 		return
 	}
 	p := &proposal{req: n.newRequest(), ballot: n.ballot, view: n.view.ID, op: codec.OpDel,

@@ -21,9 +21,6 @@ type Config struct {
 	// before the check fails and it counts as failed. A refused connection
 	// fails the check at once. Default 2*RetryTicks.
 	ProbeTicks int
-	// TestCase4 is the -t flag: once every host has joined, start a DEL of the
-	// highest id, send its REQ to every member except the next leader, exit.
-	TestCase4 bool
 	// Rejoin makes a peer that learns it was removed join again instead of exiting.
 	Rejoin bool
 	// FastFail makes a refused connection a failure even when the detector
@@ -66,14 +63,22 @@ type Tick struct{ Count uint64 }
 // Crash is the -c timer: print "crashing" and exit at once.
 type Crash struct{}
 
-func (Start) isInput()   {}
-func (Receive) isInput() {}
-func (Suspect) isInput() {}
-func (Alive) isInput()   {}
-func (Refused) isInput() {}
-func (Heard) isInput()   {}
-func (Tick) isInput()    {}
-func (Crash) isInput()   {}
+// TestCase4 is the course's -t action, for a leader of a view of every host
+// with no change running: a DEL of the highest id whose REQ goes to every
+// member except the next leader, then an exit once the REQs have left
+// (Exit.Flush). Anywhere else it does nothing: cmd/peer sends it after each
+// view this peer installs as the leader of every host.
+type TestCase4 struct{}
+
+func (Start) isInput()     {}
+func (Receive) isInput()   {}
+func (Suspect) isInput()   {}
+func (Alive) isInput()     {}
+func (Refused) isInput()   {}
+func (Heard) isInput()     {}
+func (Tick) isInput()      {}
+func (Crash) isInput()     {}
+func (TestCase4) isInput() {}
 
 // Send is one message for one or more peers.
 type Send struct {
@@ -166,7 +171,6 @@ type Node struct {
 	joins      []codec.PeerID // leader or candidate: joiners waiting, in arrival order
 	change     *change        // leader: the change in progress
 	round      *round         // candidate: the NEWLEADER round
-	t4done     bool           // the -t action is done
 
 	out Output
 }
@@ -220,6 +224,8 @@ func (n *Node) Step(in Input) Output {
 			n.onTick(max(in.Count, 1))
 		case Crash:
 			n.exit(0, "crash flag", false, "crashing")
+		case TestCase4:
+			n.testCase4()
 		}
 		n.maybeTakeOver()
 	}

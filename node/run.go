@@ -51,6 +51,9 @@ type Runner struct {
 	FlushTimeout time.Duration
 	// Log receives the runner's own few lines (a failed flush).
 	Log zerolog.Logger
+	// OnView, if set, is called with every view the node installs, on the
+	// runner's goroutine, after its line is printed. It must not block.
+	OnView func(View)
 
 	status chan chan Status
 }
@@ -121,6 +124,11 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		}
 		for _, line := range out.Lines {
 			io.WriteString(r.Stderr, line+"\n")
+		}
+		if r.OnView != nil {
+			for _, v := range out.Views {
+				r.OnView(v)
+			}
 		}
 		if e := out.Exit; e != nil {
 			if e.Flush {

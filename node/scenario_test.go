@@ -95,8 +95,9 @@ func TestTestcase3CrashOneByOne(t *testing.T) {
 }
 
 func TestTestcase4PendingDeleteFinishedByNewLeader(t *testing.T) {
-	c := newCluster(t, 5, func(cfg *Config) { cfg.TestCase4 = cfg.Self == 1 })
+	c := newCluster(t, 5, nil)
 	joinAll(c)
+	c.step(1, TestCase4{})
 	if e := c.exits[1]; e == nil || !e.Flush {
 		t.Fatalf("leader did not exit with a flush: %+v", e)
 	}

@@ -176,6 +176,7 @@ type sim struct {
 	vanished  [maxSimPeers + 1]bool   // its last crash left nobody to refuse connections
 	downs     [maxSimPeers + 1][]down // when it could not answer
 	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
+	t4sent    bool                    // the TestCase4 input was given to peer 1
 	paused    [maxSimPeers + 1]bool
 	pausedAt  [maxSimPeers + 1]int64
 	resumeAt  [maxSimPeers + 1]int64
@@ -214,7 +215,6 @@ func newSim(seed uint64, b broken, tracing bool) *sim {
 func (s *sim) configure(cfg *Config) {
 	restarted := s.inc[cfg.Self] > 1
 	cfg.Leader = cfg.Self == 1 && !restarted // a restarted peer 1 runs with -join
-	cfg.TestCase4 = s.p.tc4 && cfg.Self == 1 && !restarted
 	cfg.RetryTicks = simRetryTicks
 	cfg.ProbeTicks = int(s.p.probe / unitsPerTick)
 	cfg.Rejoin = s.p.rejoin
@@ -643,8 +643,14 @@ func (s *sim) plan() {
 	if s.tail || s.faultScheduled {
 		return
 	}
-	if s.p.tc4 && s.inc[1] == 1 && s.c.alive[1] && !s.c.nodes[1].t4done {
-		return // the -t leader acts first, once everyone has joined
+	if s.p.tc4 && !s.t4sent && s.inc[1] == 1 && s.c.alive[1] {
+		// The -t leader acts first, once everyone has joined (cmd/peer
+		// sends the input after each view of every host it leads).
+		if v := s.stableView; v.Leader == 1 && len(v.Members) == s.p.n {
+			s.t4sent = true
+			s.step(1, TestCase4{})
+		}
+		return
 	}
 	if quiet := s.lastEvent + s.p.timeout + s.p.probe; s.now < quiet {
 		// A peer that just resumed may still be found down by a check

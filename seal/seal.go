@@ -27,8 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
-	"time"
 
 	"peer/codec"
 )
@@ -183,43 +181,4 @@ func (k *Key) Open(dst, sealed, ctx []byte) (codec.PeerID, []byte, error) {
 		return 0, nil, ErrOpen
 	}
 	return sender, out, nil
-}
-
-// Throttle lets through one event per key per period. wire and detector use
-// it to log input they reject (a wrong key, a flood of garbage) without
-// letting whoever sends it fill the log. It is safe for concurrent use and
-// remembers at most maxThrottleKeys keys.
-type Throttle struct {
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-}
-
-const maxThrottleKeys = 1024
-
-// NewThrottle allows one event per key every period.
-func NewThrottle(every time.Duration) *Throttle {
-	return &Throttle{every: every, last: map[string]time.Time{}}
-}
-
-// Allow reports whether an event for key at now may be logged, and if so
-// counts it as the last one.
-func (t *Throttle) Allow(key string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if last, ok := t.last[key]; ok && now.Sub(last) < t.every {
-		return false
-	}
-	if len(t.last) >= maxThrottleKeys {
-		for k, at := range t.last {
-			if now.Sub(at) >= t.every {
-				delete(t.last, k)
-			}
-		}
-		if len(t.last) >= maxThrottleKeys {
-			clear(t.last) // a flood from many sources: start over rather than grow
-		}
-	}
-	t.last[key] = now
-	return true
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"peer/codec"
+	"peer/internal/lograte"
 	"peer/seal"
 )
 
@@ -263,7 +264,7 @@ func FuzzReadFrame(f *testing.F) {
 
 // fuzzInbound is a connection state of a Transport for peers 1..3.
 func fuzzInbound(key *seal.Key) *fuzzConn {
-	t := &Transport{cfg: Config{Self: 1, Peers: 3, Key: key}, log: zerolog.Nop(), throttle: seal.NewThrottle(time.Second)}
+	t := &Transport{cfg: Config{Self: 1, Peers: 3, Key: key}, log: zerolog.Nop(), throttle: lograte.New(time.Second)}
 	return &fuzzConn{inbound: newInbound(t, "fuzz", "fuzz")}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"peer/codec"
+	"peer/internal/lograte"
 	"peer/seal"
 )
 
@@ -204,7 +205,7 @@ type Transport struct {
 	conns   int            // inbound connections open
 	sources map[string]int // inbound connections open per remote IP
 
-	throttle *seal.Throttle // rate-limits logs about rejected input, per source
+	throttle *lograte.Limiter // rate-limits logs about rejected input, per source
 }
 
 // Listen binds cfg.ListenAddr and starts accepting connections.
@@ -231,7 +232,7 @@ func Listen(cfg Config) (*Transport, error) {
 		sources: make(map[string]int),
 		// One line per source and 10 s for rejected input: enough to see
 		// what happens, too few to fill the log.
-		throttle: seal.NewThrottle(10 * time.Second),
+		throttle: lograte.New(10 * time.Second),
 	}
 	t.log.Info().Str("event", "listening").Str("addr", ln.Addr().String()).Bool("sealed", cfg.Key != nil).
 		Int("max_conns", cfg.MaxConns).Int("max_conns_per_source", cfg.MaxConnsPerSource).Msg("listening")

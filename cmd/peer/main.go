@@ -22,7 +22,7 @@ import (
 
 	"peer/codec"
 	"peer/detector"
-	"peer/hostsfile"
+	"peer/hosts"
 	"peer/node"
 	"peer/seal"
 	"peer/wire"
@@ -156,13 +156,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	hosts, err := hostsfile.Load(o.hostsFile)
+	file, err := hosts.Load(o.hostsFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "peer: %v\n", err)
 		return 2
 	}
 	hostname, _ := os.Hostname()
-	self, err := hosts.Self(o.id, hostname)
+	self, err := file.Self(o.id, hostname)
 	if err != nil {
 		fmt.Fprintf(stderr, "peer: %v\n", err)
 		return 2
@@ -173,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn().Str("event", "key_file_mode").Str("file", o.keyFile).Stringer("mode", st.Mode().Perm()).
 			Msg("the cluster key file is readable by other users: chmod 600 it")
 	}
-	if err := serve(o, hosts, self, key, log, stderr); err != nil {
+	if err := serve(o, file, self, key, log, stderr); err != nil {
 		log.Error().Str("event", "fatal").Err(err).Msg("peer stopped")
 		fmt.Fprintf(stderr, "peer: %v\n", err)
 		return 1
@@ -182,9 +182,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // serve binds the sockets, waits -d, and runs the node until it exits.
-func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, log zerolog.Logger, stderr io.Writer) error {
-	entry, _ := hosts.Entry(self)
-	resolver := hostsfile.NewResolver(hosts, o.port, o.port, nil)
+func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log zerolog.Logger, stderr io.Writer) error {
+	entry, _ := file.Entry(self)
+	resolver := hosts.NewResolver(file, o.port, o.port, nil)
 	inputs := make(chan node.Input, 1024)
 	done := make(chan struct{}) // closed when the node has exited: readers stop pushing
 	push := func(in node.Input) {
@@ -200,7 +200,7 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		Addr:       resolver.TCPAddr,
 		Deliver:    func(m codec.Message) { push(node.Receive{Msg: m}) },
 		OnRefused:  func(p codec.PeerID) { push(node.Refused{Peer: p}) },
-		Peers:      hosts.Len(),
+		Peers:      file.Len(),
 		Key:        key,
 		Logger:     log,
 	})
@@ -217,7 +217,7 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
 		Alive:      func(p codec.PeerID) { push(node.Alive{Peer: p}) },
 		Heard:      func(p codec.PeerID, v codec.ViewID) { push(node.Heard{Peer: p, ViewID: v}) },
-		Peers:      hosts.Len(),
+		Peers:      file.Len(),
 		Key:        key,
 		Logger:     log,
 	})
@@ -233,13 +233,13 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 			}
 		}()
 	}
-	log.Info().Str("event", "listening").Str("addr", entry.ListenAddr(o.port)).Int("hosts", hosts.Len()).
+	log.Info().Str("event", "listening").Str("addr", entry.ListenAddr(o.port)).Int("hosts", file.Len()).
 		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Dur("probe_timeout", o.probeWait).
 		Bool("sealed", key != nil).Msg("listening")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go watchHostsfile(ctx, o.hostsFile, hosts, hostsfileCheck, log)
+	go watchHostsfile(ctx, o.hostsFile, file, hostsfileCheck, log)
 	if o.delay > 0 {
 		select {
 		case <-time.After(time.Duration(o.delay * float64(time.Second))):
@@ -259,11 +259,10 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 	tick := o.retryPeriod / ticksPerRetry
 	n := node.New(node.Config{
 		Self:       self,
-		Peers:      hosts.Len(),
+		Peers:      file.Len(),
 		Leader:     self == 1 && !o.join,
 		RetryTicks: ticksPerRetry,
 		ProbeTicks: int(max(1, (o.probeWait+tick-1)/tick)),
-		TestCase4:  o.testCase4,
 		Rejoin:     o.rejoin,
 		FastFail:   o.fastFail,
 		Logger:     log,
@@ -276,6 +275,15 @@ func serve(o *options, hosts *hostsfile.File, self codec.PeerID, key *seal.Key, 
 		Tick:       tick,
 		CrashAfter: time.Duration(o.crashAfter * float64(time.Second)),
 		Log:        log,
+		OnView: func(v node.View) {
+			// -t: once this peer leads a view of every host, run TESTCASE 4.
+			if o.testCase4 && v.Leader == self && len(v.Members) == file.Len() {
+				select {
+				case inputs <- node.TestCase4{}:
+				default: // only under overload; the next such view tries again
+				}
+			}
+		},
 	})
 	code, err := r.Run(ctx, inputs)
 	if ctx.Err() != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"peer/hostsfile"
+	"peer/hosts"
 	"peer/seal"
 )
 
@@ -155,7 +155,7 @@ func TestWatchHostsfile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(original), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	started, err := hostsfile.Load(path)
+	started, err := hosts.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

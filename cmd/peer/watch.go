@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"peer/hostsfile"
+	"peer/hosts"
 )
 
 // hostsfileCheck is how often a running peer looks at its hostsfile.
@@ -20,13 +20,13 @@ const hostsfileCheck = 2 * time.Second
 // keeps running with the group it has. Changes that leave the entries as
 // they were (comments, blank lines) are not reported, nor a state seen at
 // only one look. It returns when ctx ends.
-func watchHostsfile(ctx context.Context, path string, started *hostsfile.File, period time.Duration, log zerolog.Logger) {
+func watchHostsfile(ctx context.Context, path string, started *hosts.File, period time.Duration, log zerolog.Logger) {
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	want := signature(started)
 	var lastMod time.Time
 	var lastSize int64 = -1
-	var f *hostsfile.File
+	var f *hosts.File
 	var err error
 	now, prev := want, want // what the file holds at this look and at the last one
 	reported := want        // what the log last said it holds
@@ -43,7 +43,7 @@ func watchHostsfile(ctx context.Context, path string, started *hostsfile.File, p
 			now = "error: " + err.Error()
 		case !st.ModTime().Equal(lastMod) || st.Size() != lastSize:
 			lastMod, lastSize = st.ModTime(), st.Size()
-			if f, err = hostsfile.Load(path); err != nil {
+			if f, err = hosts.Load(path); err != nil {
 				now = "error: " + err.Error()
 			} else {
 				now = signature(f)
@@ -72,7 +72,7 @@ func watchHostsfile(ctx context.Context, path string, started *hostsfile.File, p
 }
 
 // signature is the group a hostsfile describes: its entries in order.
-func signature(f *hostsfile.File) string {
+func signature(f *hosts.File) string {
 	s := ""
 	for _, e := range f.Entries {
 		s += e.String() + "\n"

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"peer/deploy"
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 func main() {

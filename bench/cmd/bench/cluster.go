@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 // cluster is one group of N local processes of one variant. Every process

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"peer/hostsfile"
-	"peer/testcase"
+	"peer/hosts"
+	"peer/tools/testcase"
 )
 
 // Timing of every group: a busy two-core CI machine must not cause false
@@ -105,7 +105,7 @@ func newCluster(t *testing.T, size int, flags ...string) *cluster {
 	if err := testcase.WriteLoopbackHosts(c.hosts, size); err != nil {
 		t.Fatal(err)
 	}
-	f, err := hostsfile.Load(c.hosts)
+	f, err := hosts.Load(c.hosts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"peer/timeline"
+	"peer/tools/timeline"
 )
 
 func main() {

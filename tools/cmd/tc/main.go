@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 func main() {

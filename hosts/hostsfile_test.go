@@ -1,4 +1,4 @@
-package hostsfile
+package hosts
 
 import (
 	"errors"
@@ -211,7 +211,7 @@ func TestLoad(t *testing.T) {
 // The ready hostsfiles in hosts/ parse, with the ids and ports run.sh and
 // the compose setup rely on.
 func TestReadyHostsfiles(t *testing.T) {
-	f, err := Load("../hosts/local5.txt")
+	f, err := Load("examples/local5.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestReadyHostsfiles(t *testing.T) {
 		t.Errorf("local5 without -i: %v", err)
 	}
 
-	f, err = Load("../hosts/course.txt")
+	f, err = Load("examples/course.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

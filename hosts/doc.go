@@ -1,4 +1,4 @@
-// Package hostsfile reads the hostsfile that lists the group's peers and turns
+// Package hosts reads the hostsfile that lists the group's peers and turns
 // its entries into addresses.
 //
 // The file has one peer per non-empty line; '#' starts a comment anywhere on a
@@ -23,4 +23,4 @@
 // container that is not up, while Docker's DNS catches up) fails quickly and
 // is looked up again at the next call, so the callers' own retry loops decide
 // how long to keep trying.
-package hostsfile
+package hosts

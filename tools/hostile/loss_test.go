@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"peer/testcase"
+	"peer/tools/testcase"
 )
 
 // Heartbeat loss must never remove a live peer: 8 peers at T = 100 ms with a

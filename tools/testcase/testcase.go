@@ -2,7 +2,7 @@
 // output against the contract, and launches a run as local processes.
 //
 // The checks read the peers' stderr lines (what the grading scripts read) and,
-// when present, their JSON logs. cmd/tc, run.sh and the end-to-end tests use
+// when present, their JSON logs. tools/tools/cmd/tc, run.sh and the end-to-end tests use
 // it; the Docker runner feeds it the lines of `docker compose logs`.
 package testcase
 

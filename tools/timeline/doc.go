@@ -23,6 +23,6 @@
 // length, so the second-long waits of -d and the heartbeat timeout do not
 // push the view changes apart. Heartbeats are not logged and not drawn.
 //
-// cmd/timeline is the command; run.sh calls it after the testcases. Nothing
+// tools/cmd/timeline is the command; run.sh calls it after the testcases. Nothing
 // here is used by the peer itself.
 package timeline

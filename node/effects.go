@@ -35,8 +35,19 @@ func (n *Node) exit(code int, reason string, flush bool, msg string) {
 }
 
 // install makes v the current view and prints it, unless it does not contain
-// this peer: then the peer has been removed.
+// this peer: then the peer has been removed. A member that v removes and
+// that this peer had not reported (it learns of the removal from the
+// NEWVIEW alone: the REQ was lost, or it catches up) is reported first, so
+// that every survivor reports every removed peer once.
 func (n *Node) install(v View) {
+	if v.Has(n.cfg.Self) {
+		for _, p := range n.view.Members {
+			if m := n.members[p]; m != nil && !m.failed && !v.Has(p) {
+				m.failed = true
+				n.report(p)
+			}
+		}
+	}
 	n.view = v
 	n.history = append(n.history, v)
 	if len(n.history) > historyLen {

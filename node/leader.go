@@ -106,7 +106,7 @@ func (n *Node) unblock() {
 			voters = append(voters, q)
 		}
 	}
-	if !quorum(n.view, func(q codec.PeerID) bool { return q == n.cfg.Self || slices.Contains(voters, q) }) {
+	if !n.hasQuorum(func(q codec.PeerID) bool { return q == n.cfg.Self || slices.Contains(voters, q) }) {
 		n.log.Warn().Str("event", "no_quorum").Stringer("op", c.p.op).Interface("peers", c.p.peers).
 			Interface("voters", voters).Uint64("view_id", uint64(n.view.ID)).Msg("too few members left to change the view: waiting")
 		return

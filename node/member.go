@@ -190,7 +190,9 @@ func (n *Node) onNewView(m *codec.NewView) {
 		n.stale(m, "ignoring newer views")
 		return
 	}
-	n.follow(Ballot{m.Epoch, m.EpochLeader})
+	if w.Has(m.EpochLeader) {
+		n.follow(Ballot{m.Epoch, m.EpochLeader}) // (a ballot led by a removed peer leads nothing)
+	}
 	if w.ID > n.view.ID+1 && w.Has(n.cfg.Self) {
 		n.log.Warn().Str("event", "views_skipped").Uint64("from_view", uint64(n.view.ID)).Uint64("to_view", uint64(w.ID)).
 			Msg("installing a view more than one ahead")
@@ -228,7 +230,12 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 	case n.role == roleLeader && b != n.ballot:
 		n.outbid(b, m.From) // this leader is alive: a takeover must not happen
 		return
-	case n.role == roleMember && leader != m.From && n.members[leader] != nil && !n.failed(leader):
+	case n.role == roleCandidate && (n.down(m.From) || n.round.replaces == m.From):
+		// A peer this candidate found down, or is taking over from,
+		// comes back with a higher ballot: the takeover goes on.
+		n.tell(m.From, m, "taking over from it")
+		return
+	case n.role == roleMember && leader != m.From && n.members[leader] != nil && !n.down(leader):
 		n.takeover = m
 		n.onSuspect(leader) // nothing if a check is already in progress
 		n.answerTakeover()  // the check may be over already

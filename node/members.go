@@ -84,6 +84,12 @@ func quorum(v View, in func(codec.PeerID) bool) bool {
 	return 2*k > len(v.Members) || 2*k == len(v.Members) && k > 0 && in(v.Members[0])
 }
 
+// hasQuorum reports whether the members of the view for which in holds are
+// a quorum of it.
+func (n *Node) hasQuorum(in func(codec.PeerID) bool) bool {
+	return n.broken.noQuorum || quorum(n.view, in)
+}
+
 // successor is the member that takes over if the leader of the view fails
 // now: the lowest member other than that leader (0 if none).
 func (n *Node) successor() codec.PeerID {
@@ -95,15 +101,17 @@ func (n *Node) successor() codec.PeerID {
 	return 0
 }
 
-// maybeTakeOver runs after every step: a member whose leader has failed here
-// takes over if it is the lowest member that has not failed. The others wait
-// for its NEWLEADER; they follow no one new until a takeover really happens.
+// maybeTakeOver runs after every step: a member whose check of its leader
+// failed takes over if it is the lowest member whose check has not failed.
+// The others wait for its NEWLEADER; they follow no one new until a
+// takeover really happens. (A leader that a change removes, but that still
+// answers, is not taken over from: it is running that change.)
 func (n *Node) maybeTakeOver() {
 	if n.role != roleMember {
 		return
 	}
 	leader := n.ballot.Leader
-	if m := n.members[leader]; m != nil && !m.failed {
+	if m := n.members[leader]; m != nil && !m.down {
 		return
 	}
 	for _, p := range n.view.Members {
@@ -114,7 +122,7 @@ func (n *Node) maybeTakeOver() {
 			n.becomeCandidate(leader)
 			return
 		}
-		if !n.failed(p) {
+		if !n.down(p) {
 			return // a lower member takes over
 		}
 	}

@@ -128,6 +128,7 @@ type broken struct {
 	forgetReported bool // a failure is printed again whenever it is learned again
 	rawSuspicion   bool // a detector timeout is taken as a failure, unchecked
 	neverRevoke    bool // a suspicion or failure is never undone
+	noQuorum       bool // a change or takeover goes ahead without a quorum
 }
 
 type role uint8

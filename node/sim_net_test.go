@@ -139,6 +139,21 @@ var _ network = (*simNet)(nil)
 
 func (n *simNet) transmit(from, to codec.PeerID, frame []byte) {
 	s := n.s
+	if s.across(from, to) {
+		// Nothing answers across a cut. A frame on an open connection is
+		// retransmitted by TCP and arrives after the heal, unless the
+		// connection gives up first; a new connection is not established.
+		if !n.conn[from][to] || s.rng.IntN(2) == 0 {
+			n.conn[from][to] = false
+			return
+		}
+		n.seq++
+		at := max(s.healAt+1+s.rng.Int64N(s.p.maxDelay), n.last[from][to])
+		n.last[from][to] = at
+		n.q[from][to] = append(n.q[from][to], simFrame{n.seq, at, frame})
+		s.schedule(event{at: at, kind: evMsg, a: from, b: to, hbSeq: int64(n.seq)})
+		return
+	}
 	if !s.c.alive[to] {
 		n.conn[from][to] = false
 		if !s.vanished[to] {
@@ -177,7 +192,7 @@ func (n *simNet) refuse(from, to codec.PeerID) {
 	n.refus[from][to] = s.now
 	inc := s.inc[from]
 	s.at(s.now+1+s.rng.Int64N(s.p.maxDelay), func() {
-		if s.inc[from] == inc && s.c.alive[from] && !s.c.alive[to] {
+		if s.inc[from] == inc && s.c.alive[from] && !s.c.alive[to] && !s.across(from, to) {
 			if s.tracing {
 				s.tracef("%d: connection to %d refused", from, to)
 			}
@@ -380,7 +395,7 @@ func (s *sim) round(id codec.PeerID) {
 	}
 	var mask uint32
 	for _, p := range d.members {
-		if p == id {
+		if p == id || s.across(id, p) {
 			continue
 		}
 		if s.p.hbLoss > 0 && s.rng.Float64() < s.p.hbLoss {

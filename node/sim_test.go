@@ -258,6 +258,7 @@ func TestSimulationCatchesBrokenVariants(t *testing.T) {
 		{"ForgetReported", broken{forgetReported: true}},
 		{"RawSuspicion", broken{rawSuspicion: true}},
 		{"NeverRevoke", broken{neverRevoke: true}},
+		{"NoQuorum", broken{noQuorum: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			res := runSeeds(1, n, v.broken, 1, nil)

@@ -100,11 +100,12 @@ const (
 	fRestart                          // a crashed or removed peer starts again with its id
 	fJoinRace                         // a peer crashes and another starts at about the same time
 	fTestCase4                        // the -t leader's DEL to all but the next leader, then its exit
+	fPartition                        // a set of peers is cut off from the others, both ways, for a while
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"crash-member", "crash-leader", "leader-mid-change", "member-mid-change",
-	"takeover-crash", "pause", "restart", "join-race", "testcase4"}
+	"takeover-crash", "pause", "restart", "join-race", "testcase4", "partition"}
 
 // trigger crashes a peer in the middle of a step: the step's output is cut
 // (each destination gets a prefix of what the step sent to it, a prefix of
@@ -177,6 +178,9 @@ type sim struct {
 	downs     [maxSimPeers + 1][]down // when it could not answer
 	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
 	t4sent    bool                    // the TestCase4 input was given to peer 1
+	side      [maxSimPeers + 1]bool // one side of a partition
+	cutting   bool                  // a partition is in place
+	healAt    int64                 // when it heals
 	paused    [maxSimPeers + 1]bool
 	pausedAt  [maxSimPeers + 1]int64
 	resumeAt  [maxSimPeers + 1]int64
@@ -292,7 +296,7 @@ func (s *sim) run() {
 		if s.now > simMaxTicks*unitsPerTick && s.err == nil {
 			s.fail("the schedule did not end by tick %d%s", simMaxTicks, s.describe())
 		}
-		if !s.stable && s.pausedN == 0 && s.now > s.lastEvent+s.bound() && s.err == nil {
+		if !s.stable && s.pausedN == 0 && !s.cutting && s.now > s.lastEvent+s.bound() && s.err == nil {
 			if !s.quorumAlive() {
 				// Too few peers are left to change the view: they wait
 				// for one to come back, which never happens here.
@@ -547,6 +551,38 @@ func (s *sim) pause(id codec.PeerID, d int64) {
 	})
 }
 
+// partition cuts side off from the other peers, both ways, for d: frames
+// across the cut are lost or wait until it heals, heartbeats are lost, dials
+// are not answered. The peers on each side run on.
+func (s *sim) partition(side []codec.PeerID, d int64) {
+	if s.tracing {
+		s.tracef("FAULT cut [%s] off for %s ticks", codec.FormatIDs(side), fmtTime(d))
+	}
+	for _, p := range side {
+		s.side[p] = true
+	}
+	s.cutting, s.healAt = true, s.now+d
+	// Each side may take the other for failed, however short the cut: a
+	// check that began before it (a few heartbeats lost) fails if the cut
+	// outlasts it. The contract protects peers reachable over TCP only.
+	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
+		s.downs[id] = append(s.downs[id], down{s.now, s.healAt})
+	}
+	s.dirty = true
+	s.at(s.healAt, func() {
+		if s.tracing {
+			s.tracef("FAULT heal")
+		}
+		s.side = [maxSimPeers + 1]bool{}
+		s.cutting = false
+		s.lastEvent = s.now
+		s.dirty = true
+	})
+}
+
+// across reports whether a partition separates a and b.
+func (s *sim) across(a, b codec.PeerID) bool { return s.cutting && s.side[a] != s.side[b] }
+
 // wasDown reports whether peer p could not answer at some time in the
 // window before now: crashed, or paused longer than protected (a pause in
 // progress counts with the length it will have). A report or a removal of a
@@ -578,7 +614,7 @@ func (s *sim) aliveIDs() []codec.PeerID {
 // every running peer is in one view whose members are exactly the running
 // peers, follows its leader, and the leader has nothing in progress.
 func (s *sim) stableNow() (View, bool) {
-	if s.pausedN > 0 {
+	if s.pausedN > 0 || s.cutting {
 		return View{}, false
 	}
 	var v View
@@ -728,6 +764,9 @@ func (s *sim) inject() {
 	}
 	var weights [numFaultKinds]int
 	weights[fPause] = 4
+	if len(v.Members) > 1 {
+		weights[fPartition] = 3
+	}
 	if len(safe) > 0 {
 		weights[fCrashMember] = 2
 	}
@@ -822,6 +861,23 @@ func (s *sim) inject() {
 		s.pause(x, d)
 	case fRestart:
 		s.startPeer(pick(joinable))
+	case fPartition:
+		var side []codec.PeerID // a random non-empty proper subset of the view, any side
+		for len(side) == 0 || len(side) == len(v.Members) {
+			side = side[:0]
+			for _, p := range v.Members {
+				if s.rng.IntN(2) == 0 {
+					side = append(side, p)
+				}
+			}
+		}
+		var d int64
+		if s.rng.IntN(3) == 0 { // shorter than a check: nothing may change
+			d = 1 + s.rng.Int64N(max(s.protected()-1, 1))
+		} else { // long enough for the side with a quorum to remove the other
+			d = s.p.timeout + s.p.probe + s.rng.Int64N(4*(s.p.timeout+s.p.probe))
+		}
+		s.partition(side, d)
 	case fJoinRace:
 		joiner := pick(joinable)
 		s.kill(pick(append(slices.Clone(safe), leader)), "while a peer joins")

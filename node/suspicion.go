@@ -181,7 +181,7 @@ func (n *Node) answerTakeover() {
 		return
 	}
 	n.takeover = nil
-	if l := n.ballot.Leader; l != m.From && n.members[l] != nil && !n.failed(l) {
+	if l := n.ballot.Leader; l != m.From && n.members[l] != nil && !n.down(l) {
 		n.tell(m.From, m, "the leader is alive")
 		return
 	}

@@ -108,7 +108,7 @@ func (n *Node) maybeDecide() {
 		return
 	}
 	r := n.round
-	if !quorum(n.view, func(p codec.PeerID) bool { return p == n.cfg.Self || r.replies[p] != nil }) {
+	if !n.hasQuorum(func(p codec.PeerID) bool { return p == n.cfg.Self || r.replies[p] != nil }) {
 		if n.fresh(n.cfg.Self) { // log once per retry period
 			n.log.Warn().Str("event", "no_quorum").Uint64("view_id", uint64(n.view.ID)).
 				Msg("too few members answered to take over: waiting")

@@ -178,9 +178,9 @@ type sim struct {
 	downs     [maxSimPeers + 1][]down // when it could not answer
 	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
 	t4sent    bool                    // the TestCase4 input was given to peer 1
-	side      [maxSimPeers + 1]bool // one side of a partition
-	cutting   bool                  // a partition is in place
-	healAt    int64                 // when it heals
+	side      [maxSimPeers + 1]bool   // one side of a partition
+	cutting   bool                    // a partition is in place
+	healAt    int64                   // when it heals
 	paused    [maxSimPeers + 1]bool
 	pausedAt  [maxSimPeers + 1]int64
 	resumeAt  [maxSimPeers + 1]int64

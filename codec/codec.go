@@ -44,15 +44,16 @@ func (r RequestID) String() string {
 type Type uint8
 
 const (
-	TypeJoin         Type = 1 // a peer asks to be added
-	TypeReq          Type = 2 // phase one of a view change: save this operation
-	TypeOK           Type = 3 // a member saved the operation
-	TypeNewView      Type = 4 // phase two: install this view
-	TypeNewLeader    Type = 5 // a new leader asks for pending operations
-	TypePendingReply Type = 6 // a member's answer to NEWLEADER
-	TypeHeartbeat    Type = 7 // UDP liveness beacon
-	TypeProbe        Type = 8 // are you there? (verifies a suspicion, over TCP)
-	TypeProbeAck     Type = 9 // yes: the answer to a Probe, from the peer's own loop
+	TypeJoin         Type = 1  // a peer asks to be added
+	TypeReq          Type = 2  // phase one of a view change: save this operation
+	TypeOK           Type = 3  // a member saved the operation
+	TypeNewView      Type = 4  // phase two: install this view
+	TypeNewLeader    Type = 5  // a new leader asks for pending operations
+	TypePendingReply Type = 6  // a member's answer to NEWLEADER
+	TypeHeartbeat    Type = 7  // UDP liveness beacon
+	TypeProbe        Type = 8  // are you there? (verifies a suspicion, over TCP)
+	TypeProbeAck     Type = 9  // yes: the answer to a Probe, from the peer's own loop
+	TypeLeave        Type = 10 // a member asks to be removed: it is shutting down
 )
 
 var typeNames = map[Type]string{
@@ -65,6 +66,7 @@ var typeNames = map[Type]string{
 	TypeHeartbeat:    "HEARTBEAT",
 	TypeProbe:        "PROBE",
 	TypeProbeAck:     "PROBE_ACK",
+	TypeLeave:        "LEAVE",
 }
 
 func (t Type) String() string {
@@ -82,9 +84,10 @@ const (
 	OpDel     Op = 2 // delete the peers
 	OpPending Op = 3 // NEWLEADER: report your pending operation
 	OpNothing Op = 4 // PENDING_REPLY: nothing is pending
+	OpLeave   Op = 5 // remove the peers, which asked to leave (no failure)
 )
 
-var opNames = map[Op]string{OpAdd: "ADD", OpDel: "DEL", OpPending: "PENDING", OpNothing: "NOTHING"}
+var opNames = map[Op]string{OpAdd: "ADD", OpDel: "DEL", OpPending: "PENDING", OpNothing: "NOTHING", OpLeave: "LEAVE"}
 
 func (o Op) String() string {
 	if s, ok := opNames[o]; ok {
@@ -211,6 +214,14 @@ type Heartbeat struct {
 	Seq      uint64
 }
 
+// Leave tells the leader (or, from a leader, every member) that From is
+// shutting down and asks to be removed from the view: an ordinary view change
+// with Op OpLeave, which no one reports as a failure.
+type Leave struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     PeerID
+}
+
 // Probe asks a suspected peer whether it is still there. It travels on the
 // persistent TCP connection, and the peer's own event loop answers it, so an
 // answer shows that the process runs, not only that its kernel is up.
@@ -241,6 +252,7 @@ func (*PendingReply) Type() Type { return TypePendingReply }
 func (*Heartbeat) Type() Type    { return TypeHeartbeat }
 func (*Probe) Type() Type        { return TypeProbe }
 func (*ProbeAck) Type() Type     { return TypeProbeAck }
+func (*Leave) Type() Type        { return TypeLeave }
 
 func (m *Join) Sender() PeerID         { return m.From }
 func (m *Req) Sender() PeerID          { return m.From }
@@ -251,13 +263,14 @@ func (m *PendingReply) Sender() PeerID { return m.From }
 func (m *Heartbeat) Sender() PeerID    { return m.From }
 func (m *Probe) Sender() PeerID        { return m.From }
 func (m *ProbeAck) Sender() PeerID     { return m.From }
+func (m *Leave) Sender() PeerID        { return m.From }
 
 func (m *Join) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner))
 }
 
 func (m *Req) validate() error {
-	if m.Op != OpAdd && m.Op != OpDel {
+	if m.Op != OpAdd && m.Op != OpDel && m.Op != OpLeave {
 		return fmt.Errorf("req op %v", m.Op)
 	}
 	return firstErr(checkPeer("from", m.From), checkSet("peers", m.Peers, 1), checkPeer("leader", m.Leader),
@@ -288,7 +301,7 @@ func (m *PendingReply) validate() error {
 			return errors.New("nothing with peers or voters")
 		}
 		return nil
-	case OpAdd, OpDel:
+	case OpAdd, OpDel, OpLeave:
 		return firstErr(checkSet("peers", m.Peers, 1), checkPeer("pending leader", m.PendingLeader),
 			checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced))
 	}
@@ -298,6 +311,7 @@ func (m *PendingReply) validate() error {
 func (m *Heartbeat) validate() error { return checkPeer("from", m.From) }
 func (m *Probe) validate() error     { return checkPeer("from", m.From) }
 func (m *ProbeAck) validate() error  { return checkPeer("from", m.From) }
+func (m *Leave) validate() error     { return checkPeer("from", m.From) }
 
 func checkFlag(field string, f uint8) error {
 	if f > 1 {
@@ -356,6 +370,8 @@ func New(t Type) Message {
 		return new(Probe)
 	case TypeProbeAck:
 		return new(ProbeAck)
+	case TypeLeave:
+		return new(Leave)
 	}
 	return nil
 }

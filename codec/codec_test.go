@@ -89,6 +89,9 @@ func validMessages() []namedMessage {
 		{"probeack from a joiner", &ProbeAck{From: 2, Nonce: 1}},
 		{"probeack zero nonce", &ProbeAck{From: 1}},
 		{"probeack max values", &ProbeAck{From: maxPeer, Nonce: math.MaxUint64, Epoch: math.MaxUint64, EpochLeader: maxPeer}},
+		{"leave", &Leave{From: 3}},
+		{"leave max id", &Leave{From: maxPeer}},
+		{"req leave", &Req{From: 1, RequestID: NewRequestID(1, 3), ViewID: 4, Op: OpLeave, Peers: []PeerID{3}, Epoch: 2, Leader: 1, Voters: []PeerID{2, 3}}},
 	}
 }
 
@@ -178,6 +181,7 @@ func TestEncoding(t *testing.T) {
 			"07" + "93" + "07" + "cf0000000100000000" + "ce00010000"},
 		{&Probe{From: 4, Nonce: 200}, "08" + "92" + "04" + "ccc8"},
 		{&ProbeAck{From: 4, Nonce: 1 << 40, Epoch: 2, EpochLeader: 1}, "09" + "94" + "04" + "cf0000010000000000" + "02" + "01"},
+		{&Leave{From: 3}, "0a" + "91" + "03"},
 	}
 	pinned := map[Type]bool{}
 	for _, tc := range tests {
@@ -282,6 +286,7 @@ var (
 		TypeHeartbeat:    {heartbeatBase},
 		TypeProbe:        {probeBase},
 		TypeProbeAck:     {probeAckBase},
+		TypeLeave:        {{1}},
 	}
 )
 
@@ -312,11 +317,11 @@ func TestUnmarshalBroken(t *testing.T) {
 		{"nil input", nil, ErrMalformed, "empty"},
 		{"empty input", []byte{}, ErrMalformed, "empty"},
 		{"type 0", []byte{0}, ErrUnknownType, ": 0"},
-		{"type 10", []byte{10}, ErrUnknownType, ": 10"},
+		{"type 11", []byte{11}, ErrUnknownType, ": 11"},
 		{"type 255", []byte{255}, ErrUnknownType, ": 255"},
 		{"type 0 with a join body", body(0, 1, 2), ErrUnknownType, ": 0"},
-		{"type 10 with a probe body", body(10, 1, 1), ErrUnknownType, ": 10"},
-		{"type 10 with a heartbeat body", body(10, 1, 1, 1), ErrUnknownType, ": 10"},
+		{"type 11 with a probe body", body(11, 1, 1), ErrUnknownType, ": 11"},
+		{"type 11 with a heartbeat body", body(11, 1, 1, 1), ErrUnknownType, ": 11"},
 		{"type 255 with a body", body(255, 1), ErrUnknownType, ": 255"},
 		{"type byte only", []byte{byte(TypeJoin)}, ErrMalformed, "EOF"},
 		{"probe type byte only", []byte{byte(TypeProbe)}, ErrMalformed, "EOF"},
@@ -418,7 +423,9 @@ func TestUnmarshalBroken(t *testing.T) {
 		{"req op 0", body(TypeReq, 1, 1, 1, 0, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op OP(0)"},
 		{"req op pending", body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op PENDING"},
 		{"req op nothing", body(TypeReq, 1, 1, 1, OpNothing, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op NOTHING"},
-		{"req op 5", body(TypeReq, 1, 1, 1, 5, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op OP(5)"},
+		{"req op 6", body(TypeReq, 1, 1, 1, 6, []PeerID{2}, 1, 1, []PeerID{1}, 0), ErrMalformed, "req op OP(6)"},
+		{"leave 2 fields", body(TypeLeave, 1, 1), ErrMalformed, "array of 2 fields, want 1"},
+		{"leave from 0", body(TypeLeave, 0), ErrMalformed, "from is 0"},
 		{"newleader op 0", body(TypeNewLeader, 2, 1, 1, 0, 1), ErrMalformed, "newleader op OP(0)"},
 		{"newleader op add", body(TypeNewLeader, 2, 1, 1, OpAdd, 1), ErrMalformed, "newleader op ADD"},
 		{"newleader op del", body(TypeNewLeader, 2, 1, 1, OpDel, 1), ErrMalformed, "newleader op DEL"},
@@ -612,6 +619,7 @@ func TestProtocolNumbers(t *testing.T) {
 		{TypeHeartbeat, 7, "HEARTBEAT"},
 		{TypeProbe, 8, "PROBE"},
 		{TypeProbeAck, 9, "PROBE_ACK"},
+		{TypeLeave, 10, "LEAVE"},
 	}
 	for _, tc := range types {
 		if uint8(tc.t) != tc.n {
@@ -636,6 +644,7 @@ func TestProtocolNumbers(t *testing.T) {
 		{OpDel, 2, "DEL"},
 		{OpPending, 3, "PENDING"},
 		{OpNothing, 4, "NOTHING"},
+		{OpLeave, 5, "LEAVE"},
 	}
 	for _, tc := range ops {
 		if uint8(tc.o) != tc.n {
@@ -658,17 +667,17 @@ func TestUnknownNames(t *testing.T) {
 		got, want string
 	}{
 		{Type(0).String(), "TYPE(0)"},
-		{Type(10).String(), "TYPE(10)"},
+		{Type(11).String(), "TYPE(11)"},
 		{Type(255).String(), "TYPE(255)"},
 		{Op(0).String(), "OP(0)"},
-		{Op(5).String(), "OP(5)"},
+		{Op(6).String(), "OP(6)"},
 		{Op(255).String(), "OP(255)"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	for _, ty := range []Type{0, 10, 255} {
+	for _, ty := range []Type{0, 11, 255} {
 		if m := New(ty); m != nil {
 			t.Errorf("New(%d) = %#v, want nil", ty, m)
 		}

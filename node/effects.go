@@ -42,7 +42,7 @@ func (n *Node) exit(code int, reason string, flush bool, msg string) {
 func (n *Node) install(v View) {
 	if v.Has(n.cfg.Self) {
 		for _, p := range n.view.Members {
-			if m := n.members[p]; m != nil && !m.failed && !v.Has(p) {
+			if m := n.members[p]; m != nil && !m.failed && !m.leaving && !v.Has(p) {
 				m.failed = true
 				n.report(p)
 			}
@@ -83,6 +83,10 @@ func (n *Node) removed() {
 	n.change, n.round, n.accepted, n.joins = nil, nil, nil, nil
 	clear(n.members)
 	n.out.Watch = &Watch{View: n.view.ID}
+	if n.leaving {
+		n.exit(0, "left", false, "")
+		return
+	}
 	if !n.cfg.Rejoin {
 		n.exit(0, "removed", false, "")
 		return

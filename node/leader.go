@@ -57,7 +57,8 @@ func (n *Node) onJoin(m *codec.Join) {
 }
 
 // advance starts the next change if none is running: removals first, every
-// failed member at once, then every waiting joiner at once.
+// failed member at once, then every member leaving, then every waiting
+// joiner at once.
 func (n *Node) advance() {
 	if n.role != roleLeader || n.change != nil {
 		return
@@ -70,6 +71,16 @@ func (n *Node) advance() {
 	}
 	if len(dels) > 0 {
 		n.propose(codec.OpDel, dels)
+		return
+	}
+	var leaves []codec.PeerID
+	for _, p := range n.view.Members {
+		if m := n.members[p]; m != nil && m.leaving {
+			leaves = append(leaves, p)
+		}
+	}
+	if len(leaves) > 0 {
+		n.propose(codec.OpLeave, leaves)
 		return
 	}
 	var adds []codec.PeerID
@@ -155,7 +166,7 @@ func (n *Node) commit() {
 	for _, p := range v.Members {
 		to[p] = p != n.cfg.Self
 	}
-	if c.p.op == codec.OpDel {
+	if c.p.op != codec.OpAdd {
 		for _, p := range c.p.peers {
 			to[p] = true // best effort: tell a removed peer it was removed
 		}

@@ -153,9 +153,14 @@ func (n *Node) onReq(m *codec.Req) {
 		n.accepted = p
 		n.log.Info().Str("event", "pending_saved").Stringer("request_id", m.RequestID).Uint64("view_id", uint64(m.ViewID)).
 			Stringer("op", m.Op).Interface("peers", m.Peers).Stringer("ballot", b).Msg("operation pending")
-		if m.Op == codec.OpDel {
-			for _, q := range m.Peers {
+		for _, q := range m.Peers {
+			switch m.Op {
+			case codec.OpDel:
 				n.fail(q, true)
+			case codec.OpLeave:
+				if r := n.members[q]; r != nil {
+					r.leaving = true
+				}
 			}
 		}
 		if n.broken.applyOnReq {

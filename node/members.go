@@ -28,6 +28,11 @@ type member struct {
 	// takeover that replaces it, a delete a new leader restarts), so
 	// heartbeats do not undo it. Such a peer may still be up, and vote.
 	decided bool
+
+	// leaving: it asked to leave (LEAVE, or a REQ that makes it leave). A
+	// leader removes it with a LEAVE change; no one reports it; it neither
+	// leads nor takes over, but it still votes and promises.
+	leaving bool
 }
 
 // told is when a peer was last sent this node's view because it was behind
@@ -107,11 +112,11 @@ func (n *Node) successor() codec.PeerID {
 // takeover really happens. (A leader that a change removes, but that still
 // answers, is not taken over from: it is running that change.)
 func (n *Node) maybeTakeOver() {
-	if n.role != roleMember {
+	if n.role != roleMember || n.leaving {
 		return
 	}
 	leader := n.ballot.Leader
-	if m := n.members[leader]; m != nil && !m.down {
+	if m := n.members[leader]; m != nil && !m.down && !m.leaving {
 		return
 	}
 	for _, p := range n.view.Members {
@@ -122,8 +127,53 @@ func (n *Node) maybeTakeOver() {
 			n.becomeCandidate(leader)
 			return
 		}
-		if !n.down(p) {
+		if m := n.members[p]; m != nil && !m.down && !m.leaving {
 			return // a lower member takes over
 		}
+	}
+}
+
+// leave starts a graceful leave: every other member is told (LEAVE); the
+// leader removes this peer with a LEAVE change, and a leader that leaves
+// stops leading, so the next member takes over at once.
+func (n *Node) leave() {
+	if n.leaving || n.role == roleGone {
+		return
+	}
+	if n.role == roleJoining || len(n.view.Members) <= 1 {
+		n.exit(0, "left", false, "") // not in a group, or alone in it
+		return
+	}
+	n.leaving, n.leftAt = true, n.tick
+	n.log.Info().Str("event", "leaving").Uint64("view_id", uint64(n.view.ID)).Msg("leaving the group")
+	if n.role == roleLeader || n.role == roleCandidate {
+		n.role = roleMember // a proposal it made is in its promise to the next leader
+		n.change, n.round, n.joins = nil, nil, nil
+	}
+	n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self})
+}
+
+// leaveTick asks again every retry period, and exits when the leave has
+// taken too long: the group then finds this peer gone like any failure.
+func (n *Node) leaveTick() {
+	switch {
+	case !n.leaving:
+	case n.tick-n.leftAt >= uint64(n.cfg.LeaveTicks):
+		n.exit(0, "left", false, "")
+	case (n.tick-n.leftAt)%uint64(n.cfg.RetryTicks) == 0:
+		n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self})
+	}
+}
+
+// onLeave: member p is leaving. A leader removes it (advance).
+func (n *Node) onLeave(p codec.PeerID) {
+	m := n.members[p]
+	if m == nil || m.leaving {
+		return
+	}
+	m.leaving = true
+	n.log.Info().Str("event", "peer_leaving").Uint32("peer", uint32(p)).Msg("peer is leaving")
+	if n.role == roleLeader && n.change == nil {
+		n.advance()
 	}
 }

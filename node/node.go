@@ -26,7 +26,11 @@ type Config struct {
 	// FastFail makes a refused connection a failure even when the detector
 	// has not suspected the member yet (-fast-fail).
 	FastFail bool
-	Logger   zerolog.Logger
+	// LeaveTicks bounds a graceful leave: a peer that asked to leave exits
+	// this long after, even if its removal has not been committed. Default
+	// 2*ProbeTicks.
+	LeaveTicks int
+	Logger     zerolog.Logger
 }
 
 // Input is one thing that happens to a node.
@@ -63,6 +67,11 @@ type Tick struct{ Count uint64 }
 // Crash is the -c timer: print "crashing" and exit at once.
 type Crash struct{}
 
+// Leave is a graceful shutdown (SIGTERM): the peer asks to be removed, and
+// exits once it is (or after Config.LeaveTicks). A leader hands over first:
+// the next member takes over at once, with no timeout to wait for.
+type Leave struct{}
+
 // TestCase4 is the course's -t action, for a leader of a view of every host
 // with no change running: a DEL of the highest id whose REQ goes to every
 // member except the next leader, then an exit once the REQs have left
@@ -78,6 +87,7 @@ func (Refused) isInput()   {}
 func (Heard) isInput()     {}
 func (Tick) isInput()      {}
 func (Crash) isInput()     {}
+func (Leave) isInput()     {}
 func (TestCase4) isInput() {}
 
 // Send is one message for one or more peers.
@@ -167,6 +177,9 @@ type Node struct {
 	// takeover is a NEWLEADER this member answers once its check of the
 	// leader it follows has failed (onNewLeader).
 	takeover *codec.NewLeader
+	// leaving: this peer asked to leave at tick leftAt (Leave).
+	leaving bool
+	leftAt  uint64
 
 	joinSentAt uint64         // joiner: tick of the last JOIN
 	joins      []codec.PeerID // leader or candidate: joiners waiting, in arrival order
@@ -183,6 +196,9 @@ func New(cfg Config) *Node {
 	}
 	if cfg.ProbeTicks < 1 {
 		cfg.ProbeTicks = 2 * cfg.RetryTicks
+	}
+	if cfg.LeaveTicks < 1 {
+		cfg.LeaveTicks = 2 * cfg.ProbeTicks
 	}
 	return &Node{
 		cfg:     cfg,
@@ -225,6 +241,8 @@ func (n *Node) Step(in Input) Output {
 			n.onTick(max(in.Count, 1))
 		case Crash:
 			n.exit(0, "crash flag", false, "crashing")
+		case Leave:
+			n.leave()
 		case TestCase4:
 			n.testCase4()
 		}
@@ -255,6 +273,9 @@ func (n *Node) receive(m codec.Message) {
 	case *codec.ProbeAck:
 		n.onProbeAck(m)
 		return
+	case *codec.Leave:
+		n.onLeave(from)
+		return
 	}
 	switch n.role {
 	case roleJoining:
@@ -272,6 +293,9 @@ func (n *Node) receive(m codec.Message) {
 // NEWLEADER or PROBE to send again, or a probe that may time out. While it
 // is false a runner need not wake for ticks.
 func (n *Node) needsTicks() bool {
+	if n.leaving {
+		return true
+	}
 	switch n.role {
 	case roleJoining, roleCandidate:
 		return true
@@ -293,6 +317,10 @@ func (n *Node) needsTicks() bool {
 func (n *Node) onTick(count uint64) {
 	n.tick += count
 	n.probeTick()
+	n.leaveTick()
+	if n.role == roleGone {
+		return
+	}
 	due := func(at uint64) bool { return n.tick-at >= uint64(n.cfg.RetryTicks) }
 	switch n.role {
 	case roleJoining:

@@ -419,3 +419,60 @@ func TestTakeoverRefusedWhileTheLeaderAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A member leaves gracefully: the leader removes it with an ordinary change,
+// nobody prints "unreachable", and it exits once the view without it is in.
+func TestMemberLeaves(t *testing.T) {
+	c := newCluster(t, 4, nil)
+	joinAll(c)
+	c.step(3, Leave{})
+	c.settle()
+	for _, id := range ids(1, 2, 4) {
+		wantView(t, c, id, 5, 1, 1, 2, 4)
+	}
+	if e := c.exits[3]; e == nil || e.Reason != "left" || e.Code != 0 {
+		t.Fatalf("peer 3 did not exit after leaving: %+v", e)
+	}
+	noUnreachable(t, c)
+}
+
+// The leader leaves: it hands over at once, with no timeout: the next member
+// takes over and removes it with a LEAVE change.
+func TestLeaderLeaves(t *testing.T) {
+	c := newCluster(t, 4, nil)
+	joinAll(c)
+	c.step(1, Leave{})
+	c.settle()
+	for _, id := range ids(2, 3, 4) {
+		wantView(t, c, id, 5, 2, 2, 3, 4)
+	}
+	if e := c.exits[1]; e == nil || e.Reason != "left" {
+		t.Fatalf("peer 1 did not exit after leaving: %+v\n%s", e, c.dump())
+	}
+	noUnreachable(t, c)
+}
+
+// A peer that asked to leave and gets no answer (its leader is gone, and no
+// one takes over) exits after Config.LeaveTicks all the same.
+func TestLeaveIsBounded(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.LeaveTicks = 5 })
+	joinAll(c)
+	c.crash(1)
+	c.step(3, Leave{})
+	c.settle()
+	c.tick(5)
+	if e := c.exits[3]; e == nil || e.Reason != "left" {
+		t.Fatalf("peer 3 still waits: %+v", e)
+	}
+}
+
+func noUnreachable(t *testing.T, c *cluster) {
+	t.Helper()
+	for id := codec.PeerID(1); int(id) <= c.n; id++ {
+		for _, l := range c.lines[id] {
+			if strings.Contains(l, "unreachable") {
+				t.Fatalf("peer %d printed %s\n%s", id, l, c.dump())
+			}
+		}
+	}
+}

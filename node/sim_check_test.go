@@ -151,10 +151,11 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev
 					id, last.ID, v.ID, u)
 			}
 		}
-		// Invariant 5: every survivor of a removal reported the removed peer.
+		// Invariant 5: every survivor of a removal reported the removed
+		// peer, unless it left.
 		if last.ID+1 == v.ID {
 			for _, p := range last.Members {
-				if !v.Has(p) && !k.reported[id][p] {
+				if !v.Has(p) && !k.reported[id][p] && !k.s.leaving[p] {
 					return fmt.Errorf("invariant 5 (survivors report): peer %d installed view %d without peer %d but never printed it unreachable",
 						id, v.ID, p)
 				}
@@ -172,7 +173,7 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev
 		// Invariant 6: a view removes only peers that could not answer.
 		if before, ok := k.view(v.ID - 1); ok {
 			for _, p := range before.Members {
-				if !v.Has(p) && !k.s.wasDown(p) && p != k.s.target4 {
+				if !v.Has(p) && !k.s.wasDown(p) && p != k.s.target4 && !k.s.leaving[p] {
 					return fmt.Errorf("invariant 6 (no false removal): view %d [%s] removes peer %d, which was running and not stalled",
 						v.ID, codec.FormatIDs(v.Members), p)
 				}

@@ -101,11 +101,12 @@ const (
 	fJoinRace                         // a peer crashes and another starts at about the same time
 	fTestCase4                        // the -t leader's DEL to all but the next leader, then its exit
 	fPartition                        // a set of peers is cut off from the others, both ways, for a while
+	fLeave                            // a member (the leader too) leaves gracefully (SIGTERM)
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"crash-member", "crash-leader", "leader-mid-change", "member-mid-change",
-	"takeover-crash", "pause", "restart", "join-race", "testcase4", "partition"}
+	"takeover-crash", "pause", "restart", "join-race", "testcase4", "partition", "leave"}
 
 // trigger crashes a peer in the middle of a step: the step's output is cut
 // (each destination gets a prefix of what the step sent to it, a prefix of
@@ -178,6 +179,7 @@ type sim struct {
 	downs     [maxSimPeers + 1][]down // when it could not answer
 	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
 	t4sent    bool                    // the TestCase4 input was given to peer 1
+	leaving   [maxSimPeers + 1]bool   // the current incarnation was asked to leave
 	side      [maxSimPeers + 1]bool   // one side of a partition
 	cutting   bool                    // a partition is in place
 	healAt    int64                   // when it heals
@@ -476,6 +478,7 @@ func (s *sim) startPeer(id codec.PeerID) {
 	s.inc[id]++
 	s.c.spawn(id)
 	s.c.nodes[id].broken = s.broken
+	s.leaving[id] = false
 	s.det[id] = s.newDet(id)
 	s.vanished[id] = false
 	if k := len(s.downs[id]); k > 0 && s.downs[id][k-1].to > s.now {
@@ -766,6 +769,7 @@ func (s *sim) inject() {
 	weights[fPause] = 4
 	if len(v.Members) > 1 {
 		weights[fPartition] = 3
+		weights[fLeave] = 2
 	}
 	if len(safe) > 0 {
 		weights[fCrashMember] = 2
@@ -878,6 +882,14 @@ func (s *sim) inject() {
 			d = s.p.timeout + s.p.probe + s.rng.Int64N(4*(s.p.timeout+s.p.probe))
 		}
 		s.partition(side, d)
+	case fLeave:
+		x := pick(v.Members)
+		if s.tracing {
+			s.tracef("FAULT leave %d", x)
+		}
+		s.leaving[x] = true
+		s.lastEvent = s.now
+		s.step(x, Leave{})
 	case fJoinRace:
 		joiner := pick(joinable)
 		s.kill(pick(append(slices.Clone(safe), leader)), "while a peer joins")

@@ -49,13 +49,14 @@ func (n *Node) stepCandidate(m codec.Message) {
 }
 
 // becomeCandidate starts a takeover of the failed leader replaces (0 when a
-// leader runs a new ballot for itself).
+// leader runs a new ballot for itself). A leader that is leaving is not
+// failed: it is removed with the others leaving.
 func (n *Node) becomeCandidate(replaces codec.PeerID) {
 	n.role = roleCandidate
 	n.change = nil
 	n.ballot = Ballot{Epoch: n.ballot.Epoch + 1, Leader: n.cfg.Self}
 	n.round = &round{req: n.newRequest(), replaces: replaces}
-	if replaces != 0 {
+	if m := n.members[replaces]; m != nil && !m.leaving {
 		n.fail(replaces, true) // already failed here; now it is removed whatever happens
 	}
 	n.log.Info().Str("event", "reconcile_started").Stringer("request_id", n.round.req).Uint32("replaces", uint32(replaces)).
@@ -159,6 +160,10 @@ func (n *Node) recover(r *round) *proposal {
 		switch {
 		case best.op == codec.OpDel:
 			n.fail(p, true)
+		case best.op == codec.OpLeave:
+			if m := n.members[p]; m != nil {
+				m.leaving = true
+			}
 		case !n.view.Has(p) && !slices.Contains(n.joins, p):
 			n.joins = append(n.joins, p)
 		}

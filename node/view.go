@@ -41,7 +41,7 @@ func apply(members []codec.PeerID, op codec.Op, peers []codec.PeerID) []codec.Pe
 		out = append(out, members...)
 		out = append(out, peers...)
 		return codec.SortedIDs(out)
-	case codec.OpDel:
+	case codec.OpDel, codec.OpLeave:
 		drop := View{Members: peers}
 		for _, p := range members {
 			if !drop.Has(p) {

@@ -237,14 +237,35 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Dur("probe_timeout", o.probeWait).
 		Bool("sealed", key != nil).Msg("listening")
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGTERM or SIGINT is a graceful leave: the peer asks to be
+	// removed and exits once it is (node.Leave). A second one stops it at once.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	leaving := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		log.Info().Str("event", "signal").Msg("leaving the group (a second signal stops at once)")
+		close(leaving)
+		push(node.Leave{})
+		select {
+		case <-sigs:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	go watchHostsfile(ctx, o.hostsFile, file, hostsfileCheck, log)
 	if o.delay > 0 {
 		select {
 		case <-time.After(time.Duration(o.delay * float64(time.Second))):
-		case <-ctx.Done():
-			return nil
+		case <-leaving:
+			return nil // not in the group yet
 		}
 	}
 	go func() {
@@ -287,7 +308,7 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 	})
 	code, err := r.Run(ctx, inputs)
 	if ctx.Err() != nil {
-		log.Info().Str("event", "stopped").Msg("stopped by signal")
+		log.Info().Str("event", "stopped").Msg("stopped by a second signal")
 		return nil
 	}
 	if err != nil {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -143,6 +145,15 @@ func (l *Local) Run(ctx context.Context, c Case) (*Result, error) {
 		}
 	}
 stop:
+	// What the testcase printed ends here: SIGTERM makes each peer leave the
+	// group gracefully, which installs more views.
+	mu.Lock()
+	result := Output{Stderr: map[int][]string{}}
+	for p, lines := range out.Stderr {
+		result.Stderr[p] = slices.Clone(lines)
+	}
+	exits := maps.Clone(exit)
+	mu.Unlock()
 	for p, cmd := range cmds {
 		mu.Lock()
 		_, exited := exit[p]
@@ -161,9 +172,7 @@ stop:
 		}
 		<-waited
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return &Result{Output: out, Exit: exit, Elapsed: time.Since(start)}, nil
+	return &Result{Output: result, Exit: exits, Elapsed: time.Since(start)}, nil
 }
 
 func exitCode(err error) int {

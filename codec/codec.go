@@ -54,6 +54,7 @@ const (
 	TypeProbe        Type = 8  // are you there? (verifies a suspicion, over TCP)
 	TypeProbeAck     Type = 9  // yes: the answer to a Probe, from the peer's own loop
 	TypeLeave        Type = 10 // a member asks to be removed: it is shutting down
+	TypeQueued       Type = 11 // a JOIN is queued by a leader: ask that leader alone
 )
 
 var typeNames = map[Type]string{
@@ -67,6 +68,7 @@ var typeNames = map[Type]string{
 	TypeProbe:        "PROBE",
 	TypeProbeAck:     "PROBE_ACK",
 	TypeLeave:        "LEAVE",
+	TypeQueued:       "QUEUED",
 }
 
 func (t Type) String() string {
@@ -222,6 +224,19 @@ type Leave struct {
 	From     PeerID
 }
 
+// Queued answers a JOIN at once: Joiner's request is queued by Leader, who
+// follows ballot (Epoch, Leader); the joiner asks that leader alone from now
+// on, until it stops answering. The leader sends it, and so does a member
+// that passes the JOIN on (naming its leader), so that a joiner never has to
+// ask every host again while a leader is there to add it.
+type Queued struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     PeerID
+	Joiner   PeerID
+	Leader   PeerID
+	Epoch    uint64
+}
+
 // Probe asks a suspected peer whether it is still there. It travels on the
 // persistent TCP connection, and the peer's own event loop answers it, so an
 // answer shows that the process runs, not only that its kernel is up.
@@ -253,6 +268,7 @@ func (*Heartbeat) Type() Type    { return TypeHeartbeat }
 func (*Probe) Type() Type        { return TypeProbe }
 func (*ProbeAck) Type() Type     { return TypeProbeAck }
 func (*Leave) Type() Type        { return TypeLeave }
+func (*Queued) Type() Type       { return TypeQueued }
 
 func (m *Join) Sender() PeerID         { return m.From }
 func (m *Req) Sender() PeerID          { return m.From }
@@ -264,6 +280,7 @@ func (m *Heartbeat) Sender() PeerID    { return m.From }
 func (m *Probe) Sender() PeerID        { return m.From }
 func (m *ProbeAck) Sender() PeerID     { return m.From }
 func (m *Leave) Sender() PeerID        { return m.From }
+func (m *Queued) Sender() PeerID       { return m.From }
 
 func (m *Join) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner))
@@ -312,6 +329,9 @@ func (m *Heartbeat) validate() error { return checkPeer("from", m.From) }
 func (m *Probe) validate() error     { return checkPeer("from", m.From) }
 func (m *ProbeAck) validate() error  { return checkPeer("from", m.From) }
 func (m *Leave) validate() error     { return checkPeer("from", m.From) }
+func (m *Queued) validate() error {
+	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner), checkPeer("leader", m.Leader))
+}
 
 func checkFlag(field string, f uint8) error {
 	if f > 1 {
@@ -372,6 +392,8 @@ func New(t Type) Message {
 		return new(ProbeAck)
 	case TypeLeave:
 		return new(Leave)
+	case TypeQueued:
+		return new(Queued)
 	}
 	return nil
 }

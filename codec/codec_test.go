@@ -90,6 +90,8 @@ func validMessages() []namedMessage {
 		{"probeack zero nonce", &ProbeAck{From: 1}},
 		{"probeack max values", &ProbeAck{From: maxPeer, Nonce: math.MaxUint64, Epoch: math.MaxUint64, EpochLeader: maxPeer}},
 		{"leave", &Leave{From: 3}},
+		{"queued by the leader", &Queued{From: 1, Joiner: 5, Leader: 1, Epoch: 1}},
+		{"queued by a member", &Queued{From: 3, Joiner: 5, Leader: 2, Epoch: math.MaxUint64}},
 		{"leave max id", &Leave{From: maxPeer}},
 		{"req leave", &Req{From: 1, RequestID: NewRequestID(1, 3), ViewID: 4, Op: OpLeave, Peers: []PeerID{3}, Epoch: 2, Leader: 1, Voters: []PeerID{2, 3}}},
 	}
@@ -182,6 +184,7 @@ func TestEncoding(t *testing.T) {
 		{&Probe{From: 4, Nonce: 200}, "08" + "92" + "04" + "ccc8"},
 		{&ProbeAck{From: 4, Nonce: 1 << 40, Epoch: 2, EpochLeader: 1}, "09" + "94" + "04" + "cf0000010000000000" + "02" + "01"},
 		{&Leave{From: 3}, "0a" + "91" + "03"},
+		{&Queued{From: 3, Joiner: 5, Leader: 2, Epoch: 7}, "0b" + "94" + "03" + "05" + "02" + "07"},
 	}
 	pinned := map[Type]bool{}
 	for _, tc := range tests {
@@ -287,6 +290,7 @@ var (
 		TypeProbe:        {probeBase},
 		TypeProbeAck:     {probeAckBase},
 		TypeLeave:        {{1}},
+		TypeQueued:       {{1, 2, 1, 1}},
 	}
 )
 
@@ -317,11 +321,14 @@ func TestUnmarshalBroken(t *testing.T) {
 		{"nil input", nil, ErrMalformed, "empty"},
 		{"empty input", []byte{}, ErrMalformed, "empty"},
 		{"type 0", []byte{0}, ErrUnknownType, ": 0"},
-		{"type 11", []byte{11}, ErrUnknownType, ": 11"},
+		{"type 12", []byte{12}, ErrUnknownType, ": 12"},
 		{"type 255", []byte{255}, ErrUnknownType, ": 255"},
 		{"type 0 with a join body", body(0, 1, 2), ErrUnknownType, ": 0"},
-		{"type 11 with a probe body", body(11, 1, 1), ErrUnknownType, ": 11"},
-		{"type 11 with a heartbeat body", body(11, 1, 1, 1), ErrUnknownType, ": 11"},
+		{"type 12 with a probe body", body(12, 1, 1), ErrUnknownType, ": 12"},
+		{"type 12 with a heartbeat body", body(12, 1, 1, 1), ErrUnknownType, ": 12"},
+		{"queued 3 fields", body(TypeQueued, 1, 2, 1), ErrMalformed, "array of 3 fields, want 4"},
+		{"queued joiner 0", body(TypeQueued, 1, 0, 1, 1), ErrMalformed, "joiner is 0"},
+		{"queued leader 0", body(TypeQueued, 1, 2, 0, 1), ErrMalformed, "leader is 0"},
 		{"type 255 with a body", body(255, 1), ErrUnknownType, ": 255"},
 		{"type byte only", []byte{byte(TypeJoin)}, ErrMalformed, "EOF"},
 		{"probe type byte only", []byte{byte(TypeProbe)}, ErrMalformed, "EOF"},
@@ -620,6 +627,7 @@ func TestProtocolNumbers(t *testing.T) {
 		{TypeProbe, 8, "PROBE"},
 		{TypeProbeAck, 9, "PROBE_ACK"},
 		{TypeLeave, 10, "LEAVE"},
+		{TypeQueued, 11, "QUEUED"},
 	}
 	for _, tc := range types {
 		if uint8(tc.t) != tc.n {
@@ -667,7 +675,7 @@ func TestUnknownNames(t *testing.T) {
 		got, want string
 	}{
 		{Type(0).String(), "TYPE(0)"},
-		{Type(11).String(), "TYPE(11)"},
+		{Type(12).String(), "TYPE(12)"},
 		{Type(255).String(), "TYPE(255)"},
 		{Op(0).String(), "OP(0)"},
 		{Op(6).String(), "OP(6)"},
@@ -677,7 +685,7 @@ func TestUnknownNames(t *testing.T) {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	for _, ty := range []Type{0, 11, 255} {
+	for _, ty := range []Type{0, 12, 255} {
 		if m := New(ty); m != nil {
 			t.Errorf("New(%d) = %#v, want nil", ty, m)
 		}

@@ -61,8 +61,12 @@ func (n *Node) install(v View) {
 		return
 	}
 	n.syncMembers(v)
+	for _, p := range v.Members {
+		delete(n.forwarded, p)
+	}
 	if n.role == roleJoining {
 		n.role = roleMember
+		n.queued = queued{}
 	}
 	n.out.Views = append(n.out.Views, v)
 	n.out.Watch = &Watch{View: v.ID, Members: v.Members}

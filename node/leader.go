@@ -48,6 +48,7 @@ func (n *Node) onJoin(m *codec.Join) {
 		}
 		return
 	}
+	n.send1(j, n.queuedMsg(j)) // it asks this leader alone from now on
 	if slices.Contains(n.joins, j) {
 		return
 	}

@@ -37,6 +37,48 @@ func (n *Node) sendJoin(to codec.PeerID) {
 	n.send1(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
 }
 
+// queued is the leader a joiner waits on: the one that answered QUEUED, and
+// when it last answered itself.
+type queued struct {
+	leader codec.PeerID
+	ballot Ballot
+	heard  uint64
+}
+
+// retryJoin asks again: the leader that queued this joiner alone, while it
+// answers within a probe wait; every host otherwise (whoever leads adds it,
+// members pass it on).
+func (n *Node) retryJoin() {
+	q := &n.queued
+	if q.leader != 0 && n.tick-q.heard < uint64(n.cfg.ProbeTicks) {
+		n.joinSentAt = n.tick
+		n.send1(q.leader, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+		return
+	}
+	*q = queued{}
+	n.sendJoin(0)
+}
+
+// onQueued: a leader queued this joiner's JOIN. It waits on the highest
+// ballot's leader it hears of; only that leader's own answers show that it is
+// still there.
+func (n *Node) onQueued(m *codec.Queued) {
+	q := &n.queued
+	b := Ballot{m.Epoch, m.Leader}
+	if m.Joiner != n.cfg.Self || m.Leader == n.cfg.Self || q.leader != 0 && b.Less(q.ballot) {
+		return
+	}
+	if q.leader != m.Leader || m.From == m.Leader {
+		q.heard = n.tick
+	}
+	q.leader, q.ballot = m.Leader, b
+}
+
+// queuedMsg tells joiner j that leader (this node's, or itself) queued it.
+func (n *Node) queuedMsg(j codec.PeerID) *codec.Queued {
+	return &codec.Queued{From: n.cfg.Self, Joiner: j, Leader: n.ballot.Leader, Epoch: n.ballot.Epoch}
+}
+
 // sendJoinAll asks every host: whichever leads adds us, members pass it on.
 func (n *Node) sendJoinAll() {
 	to := make([]codec.PeerID, 0, n.cfg.Peers)
@@ -63,6 +105,8 @@ func (n *Node) stepJoining(m codec.Message) {
 		// A new leader asks the joiners it knows of; this one is in no view
 		// yet: the leader brings it up to date.
 		n.send1(m.From, &codec.PendingReply{From: n.cfg.Self, RequestID: m.RequestID, Op: codec.OpNothing})
+	case *codec.Queued:
+		n.onQueued(m)
 	default:
 		n.stale(m, "not in a view")
 	}
@@ -77,7 +121,15 @@ func (n *Node) stepMember(m codec.Message) {
 			// leader may have died while sending it): tell it.
 			n.catchUp(j, 0)
 		case n.inRange(j) && j != n.cfg.Self && n.ballot.Leader != n.cfg.Self:
-			n.send1(n.ballot.Leader, &codec.Join{From: n.cfg.Self, Joiner: j})
+			// Passed on once per leader, however often the joiner asks;
+			// the joiner learns whom to ask from now on.
+			if n.forwarded[j] != n.ballot.Leader {
+				n.forwarded[j] = n.ballot.Leader
+				n.send1(n.ballot.Leader, &codec.Join{From: n.cfg.Self, Joiner: j})
+			}
+			if m.From == j {
+				n.send1(j, n.queuedMsg(j))
+			}
 		}
 	case *codec.Req:
 		n.onReq(m)

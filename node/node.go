@@ -181,10 +181,12 @@ type Node struct {
 	leaving bool
 	leftAt  uint64
 
-	joinSentAt uint64         // joiner: tick of the last JOIN
-	joins      []codec.PeerID // leader or candidate: joiners waiting, in arrival order
-	change     *change        // leader: the change in progress
-	round      *round         // candidate: the NEWLEADER round
+	joinSentAt uint64                        // joiner: tick of the last JOIN
+	queued     queued                        // joiner: the leader that queued its JOIN
+	forwarded  map[codec.PeerID]codec.PeerID // member: the leader each joiner's JOIN was passed to
+	joins      []codec.PeerID                // leader or candidate: joiners waiting, in arrival order
+	change     *change                       // leader: the change in progress
+	round      *round                        // candidate: the NEWLEADER round
 
 	out Output
 }
@@ -201,10 +203,11 @@ func New(cfg Config) *Node {
 		cfg.LeaveTicks = 2 * cfg.ProbeTicks
 	}
 	return &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "node").Logger(),
-		members: map[codec.PeerID]*member{},
-		told:    map[codec.PeerID]told{},
+		cfg:       cfg,
+		log:       cfg.Logger.With().Str("component", "node").Logger(),
+		members:   map[codec.PeerID]*member{},
+		told:      map[codec.PeerID]told{},
+		forwarded: map[codec.PeerID]codec.PeerID{},
 	}
 }
 
@@ -316,7 +319,7 @@ func (n *Node) needsTicks() bool {
 
 func (n *Node) onTick(count uint64) {
 	n.tick += count
-	n.probeTick()
+	n.probeTick(count)
 	n.leaveTick()
 	if n.role == roleGone {
 		return
@@ -325,8 +328,7 @@ func (n *Node) onTick(count uint64) {
 	switch n.role {
 	case roleJoining:
 		if due(n.joinSentAt) {
-			n.joinSentAt = n.tick
-			n.sendJoinAll()
+			n.retryJoin()
 		}
 	case roleLeader:
 		if c := n.change; c != nil && !c.blocked && due(c.sentAt) {

@@ -175,14 +175,28 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 			reply <- Status{Role: r.Node.Role(), View: r.Node.View(), Leader: r.Node.Leader(), Ballot: r.Node.Ballot()}
 			continue
 		}
-		if code, done := ticks(time.Now()); done {
-			return code, nil
+		// Inputs that were waiting are older than the ticks that passed
+		// meanwhile: they go first, so that a loop that could not run does
+		// not time out a probe whose answer is waiting here.
+		now := time.Now()
+		for k := 0; in != nil; k++ {
+			if code, done := step(in); done {
+				return code, nil
+			}
+			in = nil
+			if k < maxDrain {
+				select {
+				case in = <-inputs:
+				default:
+				}
+			}
 		}
-		if in == nil {
-			continue
-		}
-		if code, done := step(in); done {
+		if code, done := ticks(now); done {
 			return code, nil
 		}
 	}
 }
+
+// maxDrain bounds the waiting inputs the loop takes before it hands the node
+// the ticks that passed: a flood of input must not stop time.
+const maxDrain = 256

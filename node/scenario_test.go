@@ -246,6 +246,7 @@ func TestNewViewReachedOnlyTheJoiner(t *testing.T) {
 		c.deliverOne(1, id)
 		c.deliverOne(id, 1)
 	}
+	c.deliverOne(1, 2) // QUEUED
 	c.deliverOne(1, 2) // NEWVIEW 4 [1,2,3,4] reaches 2 only
 	c.crash(1)
 	c.detect(1)

@@ -248,7 +248,7 @@ func (s *sim) deliver(e event) {
 	case s.paused[to]:
 		// Held in the receiver's socket buffer: read as soon as it runs
 		// again, in order.
-		e.at = max(s.resumeAt[to]+1+s.rng.Int64N(s.p.maxDelay), s.net.held[from][to])
+		e.at = max(s.resumeAt[to], s.net.held[from][to])
 		s.net.held[from][to] = e.at
 		q[0].at = e.at
 		s.schedule(e)

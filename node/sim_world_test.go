@@ -24,6 +24,7 @@ type simParams struct {
 	probe     int64   // how long a probe has to be answered (ProbeTicks)
 	vanish    float64 // chance that a crash leaves no one to refuse connections (the host is gone)
 	rejoin    bool    // Config.Rejoin
+	storm     bool    // every peer starts within one heartbeat period
 	tc4       bool    // peer 1 runs with -t
 	faults    int     // faults to inject, one at a time
 }
@@ -41,6 +42,7 @@ func drawParams(rng *rand.Rand) simParams {
 	p.probe = p.timeout + simRetryTicks*unitsPerTick // as cmd/peer: one timeout and one retry period
 	p.vanish = [...]float64{0, 0.5}[rng.IntN(2)]
 	p.rejoin = rng.IntN(2) == 0
+	p.storm = rng.IntN(4) == 0
 	p.tc4 = rng.IntN(8) == 0
 	p.faults = rng.IntN(7)
 	return p
@@ -180,6 +182,7 @@ type sim struct {
 	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
 	t4sent    bool                    // the TestCase4 input was given to peer 1
 	leaving   [maxSimPeers + 1]bool   // the current incarnation was asked to leave
+	skipped   [maxSimPeers + 1]uint64 // ticks that passed while it was paused
 	side      [maxSimPeers + 1]bool   // one side of a partition
 	cutting   bool                    // a partition is in place
 	healAt    int64                   // when it heals
@@ -230,9 +233,9 @@ func (s *sim) configure(cfg *Config) {
 func (s *sim) String() string {
 	p := s.p
 	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), breaks %.1f%%, heartbeat loss %.0f%% late <=%s, "+
-		"timeout %s ticks, probe %s, crashes silent %.0f%%, rejoin %v, -t %v, %d faults",
+		"timeout %s ticks, probe %s, crashes silent %.0f%%, rejoin %v, storm %v, -t %v, %d faults",
 		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.breakProb, 100*p.hbLoss, fmtTime(p.hbLate),
-		fmtTime(p.timeout), fmtTime(p.probe), 100*p.vanish, p.rejoin, p.tc4, p.faults)
+		fmtTime(p.timeout), fmtTime(p.probe), 100*p.vanish, p.rejoin, p.storm, p.tc4, p.faults)
 }
 
 func (s *sim) tracef(format string, args ...any) {
@@ -256,10 +259,14 @@ func (s *sim) run() {
 	}
 	s.faultsLeft = s.p.faults
 	s.at(0, func() { s.startPeer(1) })
-	// Joins at random times: most early, some late enough to race with faults.
+	// Joins at random times: most early, some late enough to race with
+	// faults; or, in a storm, all within one heartbeat period.
 	for id := codec.PeerID(2); int(id) <= s.p.n; id++ {
 		at := 1 + s.rng.Int64N(int64(3*s.p.n)*unitsPerTick)
-		if s.rng.IntN(4) == 0 {
+		switch {
+		case s.p.storm:
+			at = 1 + s.rng.Int64N(simInterval)
+		case s.rng.IntN(4) == 0:
 			at = 1 + s.rng.Int64N(150*unitsPerTick)
 		}
 		s.pending[id] = true
@@ -334,6 +341,7 @@ func (s *sim) tick(e event) {
 	}
 	s.schedule(event{at: s.now + unitsPerTick, kind: evTick, a: id, gen: e.gen})
 	if s.paused[id] {
+		s.skipped[id]++ // handed over at once when it runs again, as Runner.Run does
 		return
 	}
 	if s.tracing {
@@ -476,6 +484,7 @@ func (s *sim) startPeer(id codec.PeerID) {
 		s.joinsLeft--
 	}
 	s.inc[id]++
+	s.skipped[id] = 0
 	s.c.spawn(id)
 	s.c.nodes[id].broken = s.broken
 	s.leaving[id] = false
@@ -551,6 +560,15 @@ func (s *sim) pause(id codec.PeerID, d int64) {
 		if s.c.alive[id] && s.det[id] != nil {
 			s.round(id) // the detector's ticker fires at once after a stall
 		}
+		// The runner takes the messages that waited first (they are
+		// delivered now), then hands over the ticks that passed at once.
+		s.at(s.now+1, func() {
+			if k := s.skipped[id]; k > 0 && s.inc[id] == inc {
+				s.skipped[id] = 0
+				s.step(id, Tick{Count: k})
+				s.expire(id)
+			}
+		})
 	})
 }
 

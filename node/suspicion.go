@@ -40,12 +40,20 @@ func (n *Node) probe(p codec.PeerID, m *member) {
 	n.send1(p, &codec.Probe{From: n.cfg.Self, Nonce: n.probes})
 }
 
-// probeTick sends unanswered probes again and fails the checks whose time is up.
-func (n *Node) probeTick() {
+// probeTick sends unanswered probes again and fails the checks whose time is
+// up. When the node itself could not run for a whole probe wait (count, the
+// ticks handed over at once, is that long: the process was stopped or
+// starved), a check proves nothing yet: it gets a fresh wait, as the detector
+// gives its members a fresh timeout after a stall of its own.
+func (n *Node) probeTick(count uint64) {
+	stalled := count >= uint64(n.cfg.ProbeTicks)
 	for _, p := range n.view.Members { // in id order: the same schedule gives the same sends
 		m := n.members[p]
 		switch {
 		case m == nil || !m.suspected:
+		case stalled:
+			m.since = n.tick
+			n.probe(p, m)
 		case n.tick-m.since >= uint64(n.cfg.ProbeTicks):
 			n.log.Info().Str("event", "probe_timeout").Uint32("peer", uint32(p)).Msg("probe not answered")
 			n.fail(p, false)
@@ -71,6 +79,9 @@ func (n *Node) onProbeAck(a *codec.ProbeAck) {
 // onRefused: nothing listens at p's address any more. It fails a check in
 // progress at once, and with FastFail it is a failure by itself.
 func (n *Node) onRefused(p codec.PeerID) {
+	if n.role == roleJoining && p == n.queued.leader {
+		n.queued = queued{} // the leader it waited on is gone: ask every host
+	}
 	m := n.members[p]
 	if m == nil || m.down || !m.suspected && !n.cfg.FastFail {
 		return

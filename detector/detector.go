@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"peer/codec"
 	"peer/internal/lograte"
@@ -111,9 +113,10 @@ type Stats struct {
 // Detector sends heartbeats to the members of the current view and reports
 // the ones that fall silent.
 type Detector struct {
-	cfg  Config
-	log  zerolog.Logger
-	conn *net.UDPConn
+	cfg   Config
+	log   zerolog.Logger
+	conn  *net.UDPConn
+	batch batchConn // conn, read and written a batch of datagrams per system call
 
 	mu       sync.Mutex // guards view, members, viewSet, rewatch
 	view     codec.ViewID
@@ -167,10 +170,30 @@ func Listen(cfg Config) (*Detector, error) {
 	return d, nil
 }
 
+// batchConn is conn as x/net sees it: recvmmsg and sendmmsg on Linux.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// newBatchConn wraps conn for batched reads and writes, as an IPv4 or an
+// IPv6 socket (the message type is the same).
+func newBatchConn(conn *net.UDPConn) batchConn {
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+		return ipv4.NewPacketConn(conn)
+	}
+	return ipv6.NewPacketConn(conn)
+}
+
 // newDetector builds a Detector around conn without starting anything; conn
 // may be nil in tests that never send.
 func newDetector(cfg Config, conn *net.UDPConn) *Detector {
+	var batch batchConn
+	if conn != nil {
+		batch = newBatchConn(conn)
+	}
 	return &Detector{
+		batch:    batch,
 		cfg:      cfg,
 		log:      cfg.Logger.With().Str("component", "detector").Logger(),
 		conn:     conn,
@@ -239,12 +262,22 @@ func (d *Detector) Close() error {
 	return d.closeErr
 }
 
-// read decodes each datagram and records the heartbeat in Run's state.
+// readBatch is how many datagrams the reader takes in one system call: a
+// round's heartbeats arrive in one burst (rounds start on the same
+// wall-clock boundary at every peer), so one wake-up reads most of them.
+const readBatch = 64
+
+// read decodes the datagrams, a batch per system call, and records their
+// heartbeats in Run's state, taking its lock once per batch.
 func (d *Detector) read() {
 	defer d.wg.Done()
-	buf := make([]byte, maxPacket)
+	msgs := make([]ipv4.Message, readBatch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, maxPacket)}
+	}
+	hbs := make([]codec.Heartbeat, readBatch)
 	for {
-		n, from, err := d.conn.ReadFromUDP(buf)
+		n, err := d.batch.ReadBatch(msgs, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -252,37 +285,56 @@ func (d *Detector) read() {
 			d.log.Debug().Str("event", "read_failed").Err(err).Msg("udp read failed")
 			continue
 		}
-		if dropInbound() {
-			continue
+		k := 0
+		for _, m := range msgs[:n] {
+			if dropInbound() {
+				continue
+			}
+			from, _ := m.Addr.(*net.UDPAddr)
+			if d.handlePacket(m.Buffers[0][:m.N], from, &hbs[k]) {
+				k++
+			}
 		}
-		if hb := d.handlePacket(buf[:n], from); hb != nil {
-			d.accept(hb, time.Now())
+		if k > 0 {
+			d.accept(hbs[:k], time.Now())
 		}
 	}
 }
 
-// accept records a heartbeat in Run's state, then calls Config.Alive and
-// Config.Heard if the state says so, outside the lock.
-func (d *Detector) accept(hb *codec.Heartbeat, now time.Time) {
-	var heard, alive bool
+// accept records heartbeats in Run's state, then makes the calls to
+// Config.Alive and Config.Heard they are due, outside the lock.
+func (d *Detector) accept(hbs []codec.Heartbeat, now time.Time) {
+	type call struct {
+		hb           *codec.Heartbeat
+		heard, alive bool
+	}
+	var calls [readBatch]call
+	k := 0
 	d.lmu.Lock()
 	if d.state != nil {
-		heard, alive = d.state.receive(hb, now)
+		for i := range hbs {
+			if heard, alive := d.state.receive(&hbs[i], now); heard || alive {
+				calls[k] = call{&hbs[i], heard, alive}
+				k++
+			}
+		}
 	}
 	d.lmu.Unlock()
-	if alive {
-		d.cfg.Alive(hb.From)
-	}
-	if heard {
-		d.cfg.Heard(hb.From, hb.ViewID)
+	for _, c := range calls[:k] {
+		if c.alive {
+			d.cfg.Alive(c.hb.From)
+		}
+		if c.heard {
+			d.cfg.Heard(c.hb.From, c.hb.ViewID)
+		}
 	}
 }
 
-// handlePacket checks and decodes one datagram and returns the heartbeat in
-// it; anything else is counted and dropped with one debug line, and nil is
-// returned.
-func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) *codec.Heartbeat {
-	hb, err := d.open(b)
+// handlePacket checks and decodes one datagram into hb and reports whether
+// it held a heartbeat; anything else is counted and dropped with one debug
+// line.
+func (d *Detector) handlePacket(b []byte, from *net.UDPAddr, hb *codec.Heartbeat) bool {
+	err := d.open(b, hb)
 	if errors.Is(err, ErrAuth) {
 		d.authFailed.Add(1)
 		src := ""
@@ -293,28 +345,29 @@ func (d *Detector) handlePacket(b []byte, from *net.UDPAddr) *codec.Heartbeat {
 			d.log.Warn().Str("event", "auth_failed").Stringer("addr", from).Err(err).
 				Msg("heartbeat refused: wrong or missing cluster key (further failures from this source are not logged for 10 s)")
 		}
-		return nil
+		return false
 	}
 	if err != nil {
 		d.bad.Add(1)
 		d.log.Debug().Str("event", "bad_packet").Stringer("addr", from).Int("size", len(b)).Err(err).Msg("dropped datagram")
-		return nil
+		return false
 	}
 	d.received.Add(1)
-	return hb
+	return true
 }
 
-// open checks and decodes one datagram: with a key it must be sealed by the
-// heartbeat's sender for this peer, without one it must not be sealed; the
-// sender must be in the hostsfile. It runs on the reader goroutine.
-func (d *Detector) open(b []byte) (*codec.Heartbeat, error) {
+// open checks and decodes one datagram into hb: with a key it must be sealed
+// by the heartbeat's sender for this peer, without one it must not be
+// sealed; the sender must be in the hostsfile. It runs on the reader
+// goroutine.
+func (d *Detector) open(b []byte, hb *codec.Heartbeat) error {
 	sealed := len(b) > 0 && b[0] == sealedMarker
 	key := d.cfg.Key
 	switch {
 	case key == nil && sealed:
-		return nil, fmt.Errorf("%w: sealed, but this peer has no cluster key", ErrAuth)
+		return fmt.Errorf("%w: sealed, but this peer has no cluster key", ErrAuth)
 	case key != nil && !sealed:
-		return nil, fmt.Errorf("%w: not sealed: the sender has no cluster key", ErrAuth)
+		return fmt.Errorf("%w: not sealed: the sender has no cluster key", ErrAuth)
 	}
 	var sender codec.PeerID
 	if key != nil {
@@ -322,31 +375,30 @@ func (d *Detector) open(b []byte) (*codec.Heartbeat, error) {
 		var err error
 		sender, d.plain, err = key.Open(d.plain[:0], b[1:], sealContext(ctx[:0], d.cfg.Self))
 		if err != nil {
-			return nil, fmt.Errorf("%w: the sender has a different cluster key, or it is not for this peer", ErrAuth)
+			return fmt.Errorf("%w: the sender has a different cluster key, or it is not for this peer", ErrAuth)
 		}
 		b = d.plain
 	}
-	hb, err := decodePacket(b)
+	err := decodePacket(b, hb)
 	switch {
 	case err != nil:
-		return nil, err
+		return err
 	case key != nil && hb.From != sender:
-		return nil, fmt.Errorf("%w: heartbeat of %d sealed by %d", ErrSender, hb.From, sender)
+		return fmt.Errorf("%w: heartbeat of %d sealed by %d", ErrSender, hb.From, sender)
 	case d.cfg.Peers > 0 && int(hb.From) > d.cfg.Peers:
-		return nil, fmt.Errorf("%w: %d is not in the hostsfile", ErrSender, hb.From)
+		return fmt.Errorf("%w: %d is not in the hostsfile", ErrSender, hb.From)
 	}
-	return hb, nil
+	return nil
 }
 
-// decodePacket decodes one plain datagram; anything but a valid heartbeat is an error.
-func decodePacket(b []byte) (*codec.Heartbeat, error) {
-	m, err := codec.Unmarshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("detector: decode: %w", err)
+// decodePacket decodes one plain datagram into hb; anything but a valid
+// heartbeat is an error.
+func decodePacket(b []byte, hb *codec.Heartbeat) error {
+	if err := codec.DecodeHeartbeat(b, hb); err != nil {
+		if len(b) > 0 && codec.Type(b[0]) != codec.TypeHeartbeat && codec.New(codec.Type(b[0])) != nil {
+			return fmt.Errorf("%w: %v", ErrNotHeartbeat, codec.Type(b[0]))
+		}
+		return fmt.Errorf("detector: decode: %w", err)
 	}
-	hb, ok := m.(*codec.Heartbeat)
-	if !ok {
-		return nil, fmt.Errorf("%w: %v", ErrNotHeartbeat, m.Type())
-	}
-	return hb, nil
+	return nil
 }

@@ -41,7 +41,7 @@ func FuzzHeartbeatPacket(f *testing.F) {
 			l := newState(d, t0)
 			l.setView(1, ids(1, 2, 3), at(0))
 			before := d.Stats()
-			if h := d.handlePacket(b, nil); h != nil {
+			if h := new(codec.Heartbeat); d.handlePacket(b, nil, h) {
 				if h.From == 0 || h.From > 3 {
 					t.Fatalf("forwarded %+v for %x", h, b)
 				}

@@ -219,8 +219,8 @@ func TestLoopSends(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := decodePacket(buf[:n])
-		if err != nil {
+		h := new(codec.Heartbeat)
+		if err := decodePacket(buf[:n], h); err != nil {
 			t.Fatal(err)
 		}
 		return h

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
 	"peer/codec"
 )
 
@@ -153,6 +155,11 @@ type state struct {
 	hb     []byte // the last round's encoded heartbeat
 	sealed []byte // scratch: hb sealed for one destination
 	ctx    []byte // scratch: its associated data
+	// out is a round's datagrams, written in one system call; seals holds
+	// each destination's sealed copy when there is a key.
+	out   []ipv4.Message
+	dests []codec.PeerID
+	seals [][]byte
 
 	addrs     map[codec.PeerID]*net.UDPAddr // cached successful lookups
 	resolving map[codec.PeerID]bool         // queued or running lookups
@@ -240,15 +247,51 @@ func (l *state) sendRound(now time.Time) {
 		return
 	}
 	l.hb = b
+	l.out, l.dests = l.out[:0], l.dests[:0]
 	for _, p := range l.members {
 		if p == l.d.cfg.Self {
 			continue
 		}
-		if addr, ok := l.addrs[p]; ok {
-			l.write(p, addr)
-		} else {
+		addr, ok := l.addrs[p]
+		if !ok {
 			l.want(p)
+			continue
 		}
+		l.out = append(l.out, ipv4.Message{Buffers: [][]byte{l.datagram(p, len(l.out))}, Addr: addr})
+		l.dests = append(l.dests, p)
+	}
+	l.writeRound()
+}
+
+// datagram is the current heartbeat for p: shared, or sealed for p in the
+// i-th scratch buffer of the round.
+func (l *state) datagram(p codec.PeerID, i int) []byte {
+	key := l.d.cfg.Key
+	if key == nil {
+		return l.hb
+	}
+	for len(l.seals) <= i {
+		l.seals = append(l.seals, nil)
+	}
+	l.ctx = sealContext(l.ctx[:0], p)
+	l.seals[i] = key.Seal(append(l.seals[i][:0], sealedMarker), l.d.cfg.Self, l.ctx, l.hb)
+	return l.seals[i]
+}
+
+// writeRound writes the round's datagrams, as many per system call as the
+// socket takes (sendmmsg on Linux). A datagram that cannot be written is
+// tried alone, and a failure forgets that peer's address.
+func (l *state) writeRound() {
+	for len(l.out) > 0 {
+		n, err := l.d.batch.WriteBatch(l.out, 0)
+		l.d.sent.Add(uint64(max(n, 0)))
+		if err != nil || n <= 0 {
+			p := l.dests[max(n, 0)]
+			delete(l.addrs, p)
+			l.d.log.Debug().Str("event", "send_failed").Uint32("peer", uint32(p)).Err(err).Msg("heartbeat not sent")
+			n = max(n, 0) + 1
+		}
+		l.out, l.dests = l.out[n:], l.dests[n:]
 	}
 }
 

@@ -49,7 +49,11 @@ func packetDetector(t testing.TB, self codec.PeerID, key *seal.Key) *Detector {
 // forwarded hands b to d's reader side and returns the heartbeat it would
 // record, or nil.
 func forwarded(d *Detector, b []byte) *codec.Heartbeat {
-	return d.handlePacket(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	var hb codec.Heartbeat
+	if !d.handlePacket(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, &hb) {
+		return nil
+	}
+	return &hb
 }
 
 func TestSealedPackets(t *testing.T) {

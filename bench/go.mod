@@ -1,6 +1,6 @@
 module peer/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/hashicorp/memberlist v0.5.4
@@ -20,9 +20,9 @@ require (
 	github.com/miekg/dns v1.1.68 // indirect
 	github.com/sean-/seed v0.0.0-20170313163322-e2103e2c3529 // indirect
 	golang.org/x/mod v0.28.0 // indirect
-	golang.org/x/net v0.47.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/tools v0.37.0 // indirect
 )
 

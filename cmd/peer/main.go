@@ -61,6 +61,9 @@ type options struct {
 	genKey      string
 }
 
+// minProbeWait is the shortest default -probe-timeout.
+const minProbeWait = time.Second
+
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("peer", flag.ContinueOnError)
@@ -80,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&o.fastFail, "fast-fail", false, "treat a member as failed as soon as a connection to it is refused, without waiting for the heartbeat timeout")
 	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ, NEWLEADER or probe after this long (default hb-interval)")
-	fs.DurationVar(&o.probeWait, "probe-timeout", 0, "a suspected peer that does not answer the TCP probe within this long has failed (default hb-timeout + retry); a refused connection fails at once")
+	fs.DurationVar(&o.probeWait, "probe-timeout", 0, "a suspected peer that does not answer the TCP probe within this long has failed (default hb-timeout + retry, at least 1s); a refused connection fails at once")
 	fs.StringVar(&o.keyFile, "key", "", "cluster key `file` (64 hex digits or 32 raw bytes): seal every frame and heartbeat with AES-256-GCM; every peer needs the same one")
 	fs.StringVar(&o.genKey, "genkey", "", "write a new random cluster key to `file` (never overwrites) and exit")
 	if err := fs.Parse(args); err != nil {
@@ -122,7 +125,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.retryPeriod = o.hbInterval
 	}
 	if o.probeWait == 0 {
-		o.probeWait = o.hbTimeout + o.retryPeriod
+		// A live peer answers within a round trip; one that is only slow
+		// (a busy machine, a start-up storm) must not be taken for failed,
+		// so the wait is never shorter than a second. A killed peer's
+		// connection is refused at once, whatever the wait.
+		o.probeWait = max(o.hbTimeout+o.retryPeriod, minProbeWait)
 	}
 	return o, nil
 }

@@ -20,10 +20,12 @@
 // has no rules of its own. It wakes for ticks only while Output.Ticks says
 // the node needs them: an idle group costs no wake-ups.
 //
-// The code is split by role, as etcd raft's is: member.go (joining and
-// following), leader.go (running changes), takeover.go (a candidate's
-// round), suspicion.go (checking the detector's suspicions), members.go (the
-// record kept for each member), effects.go (sending, installing, printing).
+// The code is split by role, as etcd raft's is: join.go (asking to be
+// added), member.go (following), leader.go (running changes), takeover.go (a
+// candidate's round), suspicion.go (checking the detector's suspicions),
+// leave.go (a graceful leave), members.go (the record kept for each member,
+// quorums), ballot.go (ballots and proposals), effects.go (sending,
+// installing, printing), node.go (inputs, outputs, Step).
 //
 // Three mechanisms keep views agreed and true:
 //

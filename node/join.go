@@ -1,0 +1,116 @@
+package node
+
+import (
+	"slices"
+
+	"peer/codec"
+)
+
+// A peer that is in no view yet (or was removed and joins again) asks the
+// leader to add it (JOIN). The leader answers QUEUED at once and adds every
+// waiting joiner in one change; a member passes a JOIN on to its leader, once
+// per leader, and answers QUEUED naming it. The joiner then asks that leader
+// alone while it answers, and every host again only when it stops: a storm of
+// peers starting together costs one JOIN each, not one to every host. A
+// joiner installs the first view that contains it.
+
+func (n *Node) start() {
+	n.log.Info().Str("event", "start").Bool("starts_group", n.cfg.Leader).Int("peers", n.cfg.Peers).Msg("starting")
+	if n.cfg.Leader {
+		n.role = roleLeader
+		n.ballot = Ballot{Epoch: 1, Leader: n.cfg.Self}
+		n.install(View{ID: 1, Leader: n.cfg.Self, Members: []codec.PeerID{n.cfg.Self}})
+		n.advance()
+		return
+	}
+	n.role = roleJoining
+	first := codec.PeerID(1)
+	if first == n.cfg.Self {
+		first = 2
+	}
+	n.sendJoin(first)
+}
+
+func (n *Node) sendJoin(to codec.PeerID) {
+	n.joinSentAt = n.tick
+	if to == 0 || to == n.cfg.Self || !n.inRange(to) {
+		n.sendJoinAll()
+		return
+	}
+	n.send1(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+}
+
+// queued is the leader a joiner waits on: the one that answered QUEUED, and
+// when it last answered itself.
+type queued struct {
+	leader codec.PeerID
+	ballot Ballot
+	heard  uint64
+}
+
+// retryJoin asks again: the leader that queued this joiner alone, while it
+// answers within a probe wait; every host otherwise (whoever leads adds it,
+// members pass it on).
+func (n *Node) retryJoin() {
+	q := &n.queued
+	if q.leader != 0 && n.tick-q.heard < uint64(n.cfg.ProbeTicks) {
+		n.joinSentAt = n.tick
+		n.send1(q.leader, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+		return
+	}
+	*q = queued{}
+	n.sendJoin(0)
+}
+
+// onQueued: a leader queued this joiner's JOIN. It waits on the highest
+// ballot's leader it hears of; only that leader's own answers show that it is
+// still there.
+func (n *Node) onQueued(m *codec.Queued) {
+	q := &n.queued
+	b := Ballot{m.Epoch, m.Leader}
+	if m.Joiner != n.cfg.Self || m.Leader == n.cfg.Self || q.leader != 0 && b.Less(q.ballot) {
+		return
+	}
+	if q.leader != m.Leader || m.From == m.Leader {
+		q.heard = n.tick
+	}
+	q.leader, q.ballot = m.Leader, b
+}
+
+// queuedMsg tells joiner j that leader (this node's, or itself) queued it.
+func (n *Node) queuedMsg(j codec.PeerID) *codec.Queued {
+	return &codec.Queued{From: n.cfg.Self, Joiner: j, Leader: n.ballot.Leader, Epoch: n.ballot.Epoch}
+}
+
+// sendJoinAll asks every host: whichever leads adds us, members pass it on.
+func (n *Node) sendJoinAll() {
+	to := make([]codec.PeerID, 0, n.cfg.Peers)
+	for p := codec.PeerID(1); int(p) <= n.cfg.Peers; p++ {
+		if p != n.cfg.Self {
+			to = append(to, p)
+		}
+	}
+	n.send(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+}
+
+func (n *Node) stepJoining(m codec.Message) {
+	switch m := m.(type) {
+	case *codec.NewView:
+		if !slices.Contains(m.Members, n.cfg.Self) || m.ViewID <= n.view.ID {
+			n.stale(m, "a view without this peer, or not newer than the one that removed it")
+			return
+		}
+		// It follows the group's ballot from now on, whatever it followed
+		// before it was removed.
+		n.ballot = Ballot{m.Epoch, m.EpochLeader}
+		n.install(View{ID: m.ViewID, Leader: m.Leader, Members: m.Members})
+	case *codec.NewLeader:
+		// A new leader asks the joiners it knows of; this one is in no view
+		// yet: the leader brings it up to date.
+		n.send1(m.From, &codec.PendingReply{From: n.cfg.Self, RequestID: m.RequestID, Op: codec.OpNothing})
+	case *codec.Queued:
+		n.onQueued(m)
+	default:
+		n.stale(m, "not in a view")
+	}
+}

@@ -56,7 +56,7 @@ func (p *proposal) next(v View) View {
 
 func (p *proposal) reqMsg(from codec.PeerID) *codec.Req {
 	return &codec.Req{From: from, RequestID: p.req, ViewID: p.view, Op: p.op, Peers: p.peers,
-		Epoch: p.ballot.Epoch, Leader: p.leader, Voters: p.voters, Forced: flag(p.forced)}
+		Epoch: p.ballot.Epoch, Leader: p.leader, Voters: p.voters, Forced: flagOf(p.forced)}
 }
 
 func fromReq(m *codec.Req) *proposal {
@@ -73,7 +73,7 @@ func fromReply(m *codec.PendingReply) *proposal {
 		op: m.Op, peers: m.Peers, leader: m.PendingLeader, voters: m.Voters, forced: m.Forced == 1}
 }
 
-func flag(b bool) uint8 {
+func flagOf(b bool) uint8 {
 	if b {
 		return 1
 	}

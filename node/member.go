@@ -201,7 +201,7 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 	}
 	if p := n.accepted; p != nil && p.view == n.view.ID {
 		r.Op, r.PendingRequest, r.PendingView, r.Peers = p.op, p.req, p.view, p.peers
-		r.PendingEpoch, r.PendingLeader, r.Voters, r.Forced = p.ballot.Epoch, p.leader, p.voters, flag(p.forced)
+		r.PendingEpoch, r.PendingLeader, r.Voters, r.Forced = p.ballot.Epoch, p.leader, p.voters, flagOf(p.forced)
 	}
 	n.send1(m.From, r)
 }

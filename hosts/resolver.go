@@ -17,18 +17,30 @@ import (
 // name that does not resolve yet.
 const LookupTimeout = time.Second
 
+// CacheTTL is how long a successful lookup is used before the name is looked
+// up again: a container that moved (another network, a restart) is found at
+// its new address the next time someone dials it or looks for it after a
+// silence.
+const CacheTTL = 5 * time.Second
+
 // Resolver turns peer ids into addresses, resolving hostnames lazily. A
-// successful lookup is cached, per hostname, until Forget; a failed one is
-// not, so the next call looks again (Docker's DNS knows a container only once
-// it is up). It is safe for concurrent use.
+// successful lookup is cached, per hostname, for CacheTTL or until Forget; a
+// failed one is not, so the next call looks again (Docker's DNS knows a
+// container only once it is up). It is safe for concurrent use.
 type Resolver struct {
 	f       *File
 	tcpPort int
 	udpPort int
 	lookup  func(ctx context.Context, host string) ([]net.IP, error)
+	now     func() time.Time
 
 	mu    sync.Mutex
-	cache map[string]netip.Addr // by lower-case hostname
+	cache map[string]cached // by lower-case hostname
+}
+
+type cached struct {
+	addr netip.Addr
+	at   time.Time
 }
 
 // NewResolver resolves the entries of f. Entries without a port use tcpPort
@@ -45,7 +57,8 @@ func NewResolver(f *File, tcpPort, udpPort int, lookup func(ctx context.Context,
 		tcpPort: tcpPort,
 		udpPort: udpPort,
 		lookup:  lookup,
-		cache:   make(map[string]netip.Addr),
+		now:     time.Now,
+		cache:   make(map[string]cached),
 	}
 }
 
@@ -90,10 +103,10 @@ func (r *Resolver) resolve(id codec.PeerID) (Entry, netip.Addr, error) {
 	}
 	key := strings.ToLower(e.Host)
 	r.mu.Lock()
-	a, ok := r.cache[key]
+	c, ok := r.cache[key]
 	r.mu.Unlock()
-	if ok {
-		return e, a, nil
+	if ok && r.now().Sub(c.at) < CacheTTL {
+		return e, c.addr, nil
 	}
 
 	// Look up without holding the lock: a slow name must not hold up the others.
@@ -103,12 +116,12 @@ func (r *Resolver) resolve(id codec.PeerID) (Entry, netip.Addr, error) {
 	if err != nil {
 		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): %w", ErrResolve, e.Host, id, err)
 	}
-	a, ok = pick(ips)
+	a, ok := pick(ips)
 	if !ok {
 		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): no addresses", ErrResolve, e.Host, id)
 	}
 	r.mu.Lock()
-	r.cache[key] = a
+	r.cache[key] = cached{a, r.now()}
 	r.mu.Unlock()
 	return e, a, nil
 }

@@ -213,3 +213,33 @@ func TestResolverDefaultLookup(t *testing.T) {
 		t.Errorf("TCPAddr = %q", addr)
 	}
 }
+
+func TestResolverCacheExpires(t *testing.T) {
+	dns := newFake()
+	r := NewResolver(mustParse(t, "one\n"), 7000, 7100, dns.lookup)
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+
+	if got, err := r.TCPAddr(1); err != nil || got != "172.18.0.2:7000" {
+		t.Fatalf("TCPAddr(1) = %q, %v", got, err)
+	}
+	now = now.Add(CacheTTL - time.Millisecond)
+	if _, err := r.TCPAddr(1); err != nil {
+		t.Fatal(err)
+	}
+	if n := dns.count("one"); n != 1 {
+		t.Fatalf("lookups within the TTL = %d, want 1", n)
+	}
+
+	// The container moved: after the TTL the new address is used.
+	dns.mu.Lock()
+	dns.table["one"] = []net.IP{net.ParseIP("172.19.0.7")}
+	dns.mu.Unlock()
+	now = now.Add(time.Millisecond)
+	if got, err := r.TCPAddr(1); err != nil || got != "172.19.0.7:7000" {
+		t.Fatalf("after the TTL: %q, %v, want the new address", got, err)
+	}
+	if n := dns.count("one"); n != 2 {
+		t.Errorf("lookups = %d, want 2", n)
+	}
+}

@@ -134,6 +134,9 @@ func netns(t *testing.T) *namespace {
 		}
 	}
 	holder := exec.Command("unshare", "-n", "sleep", "3600")
+	// The namespace goes when the holder does: with the test, or when the
+	// test binary itself is killed.
+	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := holder.Start(); err != nil {
 		t.Skipf("unshare -n: %v", err)
 	}

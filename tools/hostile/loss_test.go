@@ -126,7 +126,7 @@ type namespace struct{ holder *exec.Cmd }
 func netns(t *testing.T) *namespace {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace and iptables (the hook subtests cover loss without it)")
+		t.Skip("needs root for network namespaces and iptables")
 	}
 	for _, tool := range []string{"unshare", "nsenter", "ip", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {

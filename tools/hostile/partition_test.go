@@ -88,6 +88,7 @@ func partitionRun(t *testing.T, p partition, rejoin bool, subnet int) {
 	const size = 5
 	all := []int{1, 2, 3, 4, 5}
 	majority := slices.DeleteFunc(slices.Clone(all), func(id int) bool { return slices.Contains(p.cut, id) })
+	peerBinary(t) // skips in short mode, before any namespace is made
 	l := newLAN(t, subnet, size)
 
 	// The logs stay when the test fails.

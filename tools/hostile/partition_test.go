@@ -144,6 +144,9 @@ func partitionRun(t *testing.T, p partition, rejoin bool, subnet int) {
 	c.checkAlive(all...) // nobody gives up while cut: the cut side waits
 	drops := l.heal(t)
 	healedAt := time.Now()
+	if drops == 0 {
+		t.Error("the rules dropped nothing: the cut did not reach the peers")
+	}
 	if t.Failed() {
 		t.FailNow()
 	}

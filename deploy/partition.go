@@ -33,11 +33,13 @@ import (
 // peer cut off alone has no network at all. For the 2 | 3 split the two cut
 // containers are first connected to a network of their own (sideNetwork),
 // where Docker's DNS gives each the other's new address, and then
-// disconnected from the compose network; the reconnection reverses it.
-// Reconnected in the order of their old addresses, the containers get those
-// addresses back (the engine hands out the lowest free one): the runner
-// checks that they do, since the peers hold on to addresses they resolved
-// (see docs/docker.md).
+// disconnected from the compose network; the reconnection reverses it. The
+// peers keep sending to the addresses they resolved first, though, so the
+// two do not reach each other: each reports the other unreachable, which the
+// run notes rather than fails (docs/docker.md). Reconnected in the order of
+// their old addresses, the containers get those addresses back (the engine
+// hands out the lowest free one): the runner checks that they do, for the
+// same reason.
 const (
 	cutFor = 6 * time.Second
 	// healLimit is the bound from the reconnection to the end.

@@ -7,8 +7,9 @@
 #                       cgo and a C compiler are there, else without it
 #   ./run.sh build      only build bin/peer and bin/tc
 #   ./run.sh cluster    five local peers from hosts/examples/local5.txt, until Ctrl-C
-#   ./run.sh docker [N|faults|source]  image prj3 on the Docker engine: the compose
-#                       testcases, the container faults (docs/docker.md)
+#   ./run.sh docker [N|faults|partition|source]  image prj3 on the Docker engine:
+#                       the compose testcases, the container faults, the network
+#                       partitions (docs/docker.md)
 #
 # Environment: SCALE (default 0.5) multiplies the course's -d/-c seconds;
 # HB_INTERVAL / HB_TIMEOUT (default 100ms / 300ms) are the heartbeat flags.
@@ -99,13 +100,13 @@ docker_testcases() {
 }
 
 docker_tests() {
-	echo "== docker: image prj3, the four compose testcases, the container faults, the Dockerfile's source path"
+	echo "== docker: image prj3, the four compose testcases, the container faults and partitions, the Dockerfile's source path"
 	if [ "${PEER_DOCKER:-1}" = 0 ]; then
 		echo "docker: PEER_DOCKER=0, container testcases skipped"
 	elif ! docker_available; then
 		echo "docker: engine not available, container testcases skipped"
 	else
-		docker_testcases -q 1 2 3 4 faults source
+		docker_testcases -q 1 2 3 4 faults partition source
 	fi
 }
 
@@ -117,5 +118,5 @@ case "${1:-all}" in
 	cluster) cluster ;;
 	docker) shift; docker_testcases "$@" ;;
 	bench) shift; (cd bench && go run ./cmd/bench "$@") ;; # peer vs hashicorp/memberlist (docs/benchmarks.md); -quick for a smoke run
-	*) sed -n '2,14p' "$0"; exit 2 ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -28,6 +28,12 @@ func CaseFile(n int) string { return fmt.Sprintf("docker-compose-testcase-%d.yml
 // repository root: a stable group of five that joins within a few seconds.
 const FaultsFile = "deploy/docker-compose-faults.yml"
 
+// PartitionFile is the compose file of the partition runs, relative to the
+// repository root: the fault runs' group with -rejoin on every peer, so that
+// a peer cut off the network, and removed by the others meanwhile, joins
+// again once the network is back.
+const PartitionFile = "deploy/docker-compose-partition.yml"
+
 // LogFile is a compose override, relative to the repository root, that turns
 // the JSON log back on. The image sets PEER_LOG_LEVEL=off, so that
 // `docker compose up` shows only the assignment's lines; adding this file
@@ -43,6 +49,9 @@ const LogLevel = "info"
 // join together a second later (the leader adds them in one or more batches).
 var faultFlags = [5][]string{{}, {"-d", "1"}, {"-d", "1"}, {"-d", "1"}, {"-d", "1"}}
 
+// partitionFlags are faultFlags with -rejoin.
+var partitionFlags = [5][]string{{"-rejoin"}, {"-d", "1", "-rejoin"}, {"-d", "1", "-rejoin"}, {"-d", "1", "-rejoin"}, {"-d", "1", "-rejoin"}}
+
 // ComposeCase renders testcase c's compose file, byte for byte the file at
 // the repository root (deploy/docker_test.go compares them).
 func ComposeCase(c testcase.Case) string {
@@ -57,6 +66,14 @@ func ComposeFaults() string {
 	head := "# The fault runs (./run.sh docker faults): the course's five containers, all\n" +
 		"# joining at once; deploy/faults.go kills, pauses and starts them one by one.\n"
 	return compose(head, faultFlags)
+}
+
+// ComposePartition renders PartitionFile.
+func ComposePartition() string {
+	head := "# The partition runs (./run.sh docker partition): the fault runs' group with\n" +
+		"# -rejoin; deploy/partition.go cuts containers off the network and reconnects\n" +
+		"# them, and a peer the others removed meanwhile joins again.\n"
+	return compose(head, partitionFlags)
 }
 
 func compose(head string, flags [5][]string) string {

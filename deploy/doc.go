@@ -15,7 +15,10 @@
 //     with the default heartbeat settings;
 //   - Runner.Fault runs one of Faults on deploy/docker-compose-faults.yml:
 //     docker kill of a member and of the leader, docker pause past the timeout
-//     then unpause, a container started late after the leader died;
+//     then unpause, a container started late after the leader died; or one of
+//     Partitions on deploy/docker-compose-partition.yml (every peer with
+//     -rejoin): a member, the leader, or two containers together taken off
+//     the network with docker network disconnect for 6 s, then reconnected;
 //   - Engine.CheckSource builds ./Dockerfile itself on a local stand-in for
 //     golang:1.26 and compares the result with the local image.
 //

@@ -32,6 +32,7 @@ func TestComposeFilesAreTheCourseTable(t *testing.T) {
 		}
 	}
 	checkFile(t, FaultsFile, ComposeFaults())
+	checkFile(t, PartitionFile, ComposePartition())
 	checkFile(t, LogFile, ComposeLog())
 }
 
@@ -153,9 +154,10 @@ func TestEarliestFirst(t *testing.T) {
 }
 
 // TestDocker builds image prj3 here (nothing pulled) and runs the four
-// compose testcases, unmodified with the default heartbeat, and the fault
-// runs on the Docker engine. It needs an engine and takes a few minutes, so it
-// runs only with PEER_DOCKER_TEST=1; ./run.sh test runs the same through
+// compose testcases, unmodified with the default heartbeat, the fault runs
+// and the partition runs on the Docker engine. It needs an engine and takes
+// a few minutes, so it runs only with PEER_DOCKER_TEST=1; ./run.sh test runs
+// the same through
 // ./run.sh docker (bin/dockertc) when an engine answers.
 func TestDocker(t *testing.T) {
 	if os.Getenv("PEER_DOCKER_TEST") != "1" {
@@ -196,7 +198,7 @@ func TestDocker(t *testing.T) {
 	for _, c := range testcase.Cases {
 		t.Run(fmt.Sprintf("TC%d", c.N), func(t *testing.T) { report(t, r.Case(ctx, c)) })
 	}
-	for _, f := range Faults {
+	for _, f := range slices.Concat(Faults, Partitions) {
 		t.Run(f.Name, func(t *testing.T) { report(t, r.Fault(ctx, f)) })
 	}
 	t.Logf("all runs in %v", time.Since(start).Round(time.Second))

@@ -17,8 +17,9 @@ import (
 // increasing view ids, one unreachable line per failure, the expected final
 // view), testcase.CheckLogs on the JSON logs, and exit codes.
 type Fault struct {
-	Name string // as given on the command line: kill-member, kill-leader, pause, late-join
+	Name string // as given on the command line: kill-member, kill-leader, pause, late-join, partition-member, …
 	What string
+	File string // the compose file, relative to the repository root; FaultsFile when empty
 	// steps drives the group and returns the expected end; exits are the peers
 	// that must exit by themselves with code 0.
 	steps func(ctx context.Context, g *Group) (c testcase.Case, exits []int, err error)
@@ -141,21 +142,27 @@ var Faults = []Fault{
 	},
 }
 
-// LookupFault returns the fault run with this name.
+// LookupFault returns the fault run (of Faults or Partitions) with this name.
 func LookupFault(name string) (Fault, bool) {
-	i := slices.IndexFunc(Faults, func(f Fault) bool { return f.Name == name })
+	all := slices.Concat(Faults, Partitions)
+	i := slices.IndexFunc(all, func(f Fault) bool { return f.Name == name })
 	if i < 0 {
 		return Fault{}, false
 	}
-	return Faults[i], true
+	return all[i], true
 }
 
 // Fault runs one fault run and checks it.
 func (r *Runner) Fault(ctx context.Context, f Fault) Report {
-	g := r.group(FaultsFile, "fault-"+f.Name, "fault-"+f.Name)
+	file := f.File
+	if file == "" {
+		file = FaultsFile
+	}
+	g := r.group(file, "fault-"+f.Name, "fault-"+f.Name)
 	rep := Report{Name: "FAULT " + f.Name, What: f.What, Logs: g.Logs}
 	rep.Errs = r.run(ctx, g, func(ctx context.Context) (testcase.Case, []int, error) { return f.steps(ctx, g) }, f.extra)
 	rep.Elapsed = time.Since(g.start)
+	rep.Notes = g.Notes()
 	return rep
 }
 

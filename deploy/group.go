@@ -44,6 +44,7 @@ type Group struct {
 	cancels []context.CancelFunc // stop the followers
 	changed chan struct{}
 	wg      sync.WaitGroup
+	notes   []string
 }
 
 // Snapshot is what the group has printed so far.
@@ -83,6 +84,22 @@ func (g *Group) sayAt(at time.Time, format string, a ...any) {
 		fmt.Fprintf(g.Live, "  [%6.2fs] %s\n", at.Sub(g.start).Seconds(), fmt.Sprintf(format, a...))
 		g.mu.Unlock()
 	}
+}
+
+// Note says one line with Say and keeps it for the run's report.
+func (g *Group) Note(format string, a ...any) {
+	g.Say(format, a...)
+	g.mu.Lock()
+	g.notes = append(g.notes, fmt.Sprintf(format, a...))
+	g.mu.Unlock()
+}
+
+// Notes are the lines Note kept.
+func (g *Group) Notes() []string {
+	g.init()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.notes)
 }
 
 func (g *Group) compose(args ...string) []string {

@@ -29,6 +29,7 @@ type Report struct {
 	Logs    string
 	Elapsed time.Duration
 	Errs    []error
+	Notes   []string // what the run measured, one line each
 }
 
 // Pass reports whether the run passed.
@@ -41,6 +42,9 @@ func (r Report) Print(w io.Writer) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "--- %s %s (%.1fs, logs in %s)\n", verdict, r.Name, r.Elapsed.Seconds(), r.Logs)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "      %s\n", n)
+	}
 	for _, e := range r.Errs {
 		fmt.Fprintf(w, "      %v\n", e)
 	}
@@ -108,7 +112,7 @@ func (r *Runner) run(ctx context.Context, g *Group, steps func(context.Context) 
 		errs = append(errs, extra(out, g.Logs)...)
 	}
 	s := g.Snapshot()
-	for _, p := range c.Survivors {
+	for _, p := range slices.Concat(c.Survivors, c.Rejoined) {
 		if code, ok := s.Exited[p]; ok {
 			errs = append(errs, fmt.Errorf("peer %d should still run but exited with code %d", p, code))
 		}

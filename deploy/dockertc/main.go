@@ -1,9 +1,12 @@
-// Command dockertc runs the course's compose testcases and the container
-// fault runs on the local Docker engine and checks them (./run.sh docker).
+// Command dockertc runs the course's compose testcases, the container fault
+// runs and the partition runs on the local Docker engine and checks them
+// (./run.sh docker).
 //
-//	dockertc [flags] [1 2 3 4 | faults | kill-member kill-leader pause late-join]
+//	dockertc [flags] [1 2 3 4 | faults | kill-member kill-leader pause late-join |
+//	         partition | partition-member partition-leader partition-split | source]
 //
-// With no arguments it runs the four testcases, then the fault runs. It first
+// With no arguments it runs the four testcases, then the fault runs, then
+// the partition runs. It first
 // builds image prj3 from deploy/Dockerfile.local with the peer compiled on
 // this machine (nothing is pulled), unless -no-build. Each run's stderr lines
 // are shown as they happen; after each run it prints PASS or FAIL with the
@@ -38,7 +41,7 @@ func run() int {
 	noBuild := flag.Bool("no-build", false, "use the existing image prj3 instead of building it")
 	quiet := flag.Bool("q", false, "do not show the peers' lines as they happen")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: dockertc [flags] [1 2 3 4 | faults | "+faultNames()+" | source]")
+		fmt.Fprintln(os.Stderr, "usage: dockertc [flags] [1 2 3 4 | faults | "+faultNames(deploy.Faults)+" | partition | "+faultNames(deploy.Partitions)+" | source]")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -51,7 +54,7 @@ func run() int {
 	var jobs []job
 	args := flag.Args()
 	if len(args) == 0 {
-		args = []string{"1", "2", "3", "4", "faults"}
+		args = []string{"1", "2", "3", "4", "faults", "partition"}
 	}
 	for _, a := range args {
 		if n, err := strconv.Atoi(strings.TrimPrefix(a, "tc")); err == nil {
@@ -73,9 +76,16 @@ func run() int {
 			}
 			continue
 		}
+		if a == "partition" {
+			for i := range deploy.Partitions {
+				jobs = append(jobs, job{fault: &deploy.Partitions[i]})
+			}
+			continue
+		}
 		f, ok := deploy.LookupFault(a)
 		if !ok {
-			fmt.Fprintf(os.Stderr, "dockertc: unknown run %q (want 1, 2, 3, 4, faults, %s, source)\n", a, faultNames())
+			fmt.Fprintf(os.Stderr, "dockertc: unknown run %q (want 1, 2, 3, 4, faults, %s, partition, %s, source)\n", a,
+				faultNames(deploy.Faults), faultNames(deploy.Partitions))
 			return 2
 		}
 		jobs = append(jobs, job{fault: &f})
@@ -175,9 +185,9 @@ func indent(s, prefix string) string {
 	return b.String()
 }
 
-func faultNames() string {
+func faultNames(faults []deploy.Fault) string {
 	var names []string
-	for _, f := range deploy.Faults {
+	for _, f := range faults {
 		names = append(names, f.Name)
 	}
 	return strings.Join(names, " ")

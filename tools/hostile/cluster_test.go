@@ -76,9 +76,11 @@ type cluster struct {
 	addrs []string // addrs[id-1] is peer id's host:port (TCP and UDP)
 	flags []string // for every peer
 	// env is added to every peer's environment; prefix, if set, is the
-	// command every peer runs under (nsenter into a network namespace).
-	env    []string
-	prefix []string
+	// command every peer runs under (nsenter into a network namespace), and
+	// prefixOf, if set, the command peer id runs under instead.
+	env      []string
+	prefix   []string
+	prefixOf func(id int) []string
 
 	mu    sync.Mutex
 	procs map[int]*proc // the latest process of each id
@@ -100,11 +102,19 @@ type proc struct {
 // newCluster writes a hostsfile of size loopback peers; none is started.
 func newCluster(t *testing.T, size int, flags ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bin: peerBinary(t), dir: t.TempDir(), procs: map[int]*proc{}, flags: flags}
-	c.hosts = filepath.Join(c.dir, "hosts.txt")
-	if err := testcase.WriteLoopbackHosts(c.hosts, size); err != nil {
+	dir := t.TempDir()
+	if err := testcase.WriteLoopbackHosts(filepath.Join(dir, "hosts.txt"), size); err != nil {
 		t.Fatal(err)
 	}
+	return clusterFrom(t, dir, flags...)
+}
+
+// clusterFrom is the cluster of the hostsfile dir/hosts.txt, with its logs
+// in dir; none is started.
+func clusterFrom(t *testing.T, dir string, flags ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: peerBinary(t), dir: dir, procs: map[int]*proc{}, flags: flags}
+	c.hosts = filepath.Join(c.dir, "hosts.txt")
 	f, err := hosts.Load(c.hosts)
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +137,16 @@ func (c *cluster) start(id int, extra ...string) *proc {
 	c.mu.Unlock()
 	args := append([]string{"-h", c.hosts, "-i", strconv.Itoa(id)}, c.flags...)
 	args = append(args, extra...)
-	argv := append(append(slices.Clone(c.prefix), c.bin), args...)
+	prefix := c.prefix
+	if c.prefixOf != nil {
+		prefix = c.prefixOf(id)
+	}
+	argv := append(append(slices.Clone(prefix), c.bin), args...)
 	p := &proc{id: id, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{}),
 		log: filepath.Join(c.dir, fmt.Sprintf("peer-%d-run%d.jsonl", id, run))}
 	p.cmd.Env = append(os.Environ(), c.env...)
+	// Killed with the test binary, should that be killed first.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := os.Create(p.log)
 	if err != nil {
 		c.t.Fatal(err)

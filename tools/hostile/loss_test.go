@@ -126,7 +126,7 @@ type namespace struct{ holder *exec.Cmd }
 func netns(t *testing.T) *namespace {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace and iptables (the hook subtests cover loss without it)")
+		t.Skip("needs root for network namespaces and iptables")
 	}
 	for _, tool := range []string{"unshare", "nsenter", "ip", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -134,6 +134,9 @@ func netns(t *testing.T) *namespace {
 		}
 	}
 	holder := exec.Command("unshare", "-n", "sleep", "3600")
+	// The namespace goes when the holder does: with the test, or when the
+	// test binary itself is killed.
+	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := holder.Start(); err != nil {
 		t.Skipf("unshare -n: %v", err)
 	}

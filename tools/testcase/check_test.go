@@ -81,3 +81,57 @@ func TestScaleFlags(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A peer removed while alive that joined again (-rejoin) skips the view that
+// removed it: Rejoined exempts it from the suffix rule, not from ending in
+// the survivors' final view.
+func TestCheckRejoined(t *testing.T) {
+	out := Output{Stderr: map[int][]string{}}
+	for p := 1; p <= 5; p++ {
+		for v := p; v <= 5; v++ {
+			out.Stderr[p] = append(out.Stderr[p], viewLine(p, v, 1, v))
+		}
+	}
+	for _, p := range []int{1, 2, 4, 5} {
+		out.Stderr[p] = append(out.Stderr[p],
+			"{peer_id:"+itoa(p)+`, view_id: 5, leader: 1, message:"peer 3 unreachable"}`,
+			"{peer_id:"+itoa(p)+", view_id: 6, leader: 1, memb_list: [1,2,4,5]}")
+	}
+	for p := 1; p <= 5; p++ {
+		out.Stderr[p] = append(out.Stderr[p], viewLine(p, 7, 1, 5))
+	}
+	c := Case{Survivors: []int{1, 2, 4, 5}, Rejoined: []int{3}, FinalLeader: 1, FinalMembers: []int{1, 2, 3, 4, 5},
+		Unreachable: []string{"peer 3 unreachable"}}
+	if errs := c.Check(out); errs != nil {
+		t.Fatalf("rejoin run failed: %v", errs)
+	}
+	if !c.Done(out) {
+		t.Fatal("rejoin run not done")
+	}
+	asSurvivor := c
+	asSurvivor.Survivors, asSurvivor.Rejoined = []int{1, 2, 3, 4, 5}, nil
+	if errs := asSurvivor.Check(out); errs == nil {
+		t.Error("a rejoined peer counted as a survivor passed the suffix rule")
+	}
+	// Peer 3 never learned it was removed: it still shows view 5, whose
+	// members and leader are those of the final view 7.
+	stale := Output{Stderr: map[int][]string{}}
+	for p, l := range out.Stderr {
+		stale.Stderr[p] = l
+	}
+	stale.Stderr[3] = out.Stderr[3][:len(out.Stderr[3])-1]
+	if c.Done(stale) {
+		t.Error("a rejoined peer left in the view it was removed from is done")
+	}
+	if errs := c.Check(stale); errs == nil {
+		t.Error("a rejoined peer left in the view it was removed from passed")
+	}
+	missing := Output{Stderr: map[int][]string{}}
+	for p, l := range out.Stderr {
+		missing.Stderr[p] = l
+	}
+	missing.Stderr[3] = out.Stderr[3][:1]
+	if c.Done(missing) || c.Check(missing) == nil {
+		t.Error("a rejoined peer that never reached the final view passed")
+	}
+}

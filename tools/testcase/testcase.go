@@ -23,6 +23,11 @@ type Case struct {
 	// Survivors are the peers alive at the end; Crashed printed "crashing";
 	// Removed were removed while alive and exit by themselves.
 	Survivors, Crashed, Removed []int
+	// Rejoined were removed while alive and joined again (-rejoin). They end
+	// in the final view, like the survivors, but skip the views they were
+	// not in, so the rule that one survivor's view ids are a suffix of
+	// another's leaves them out. None of the course's testcases has any.
+	Rejoined []int
 	// Final is the view every survivor ends in.
 	FinalLeader  int
 	FinalMembers []int
@@ -112,14 +117,37 @@ type Output struct {
 }
 
 // Done reports whether the run has reached the testcase's end: every survivor
-// printed the final view.
+// and every rejoined peer printed the final view.
 func (c Case) Done(out Output) bool {
 	for _, p := range c.Survivors {
 		if !c.endsInFinal(out, p) {
 			return false
 		}
 	}
+	for _, p := range c.Rejoined {
+		if c.rejoinedEnd(out, p) != nil {
+			return false
+		}
+	}
 	return true
+}
+
+// rejoinedEnd says how rejoined peer p misses the end: it must print the
+// final view under the same view id as every survivor's last view (the
+// same members and leader under an older id are the view it was removed
+// from).
+func (c Case) rejoinedEnd(out Output, p int) error {
+	if !c.endsInFinal(out, p) {
+		return fmt.Errorf("rejoined peer %d does not end in leader %d %v", p, c.FinalLeader, c.FinalMembers)
+	}
+	ids := viewIDs(out.Stderr[p])
+	last := ids[len(ids)-1]
+	for _, q := range c.Survivors {
+		if s := viewIDs(out.Stderr[q]); len(s) > 0 && s[len(s)-1] != last {
+			return fmt.Errorf("rejoined peer %d ends in view %d, survivor %d in view %d", p, last, q, s[len(s)-1])
+		}
+	}
+	return nil
 }
 
 func (c Case) endsInFinal(out Output, p int) bool {
@@ -184,6 +212,11 @@ func (c Case) Check(out Output) []error {
 	for _, p := range c.Crashed {
 		if !slices.ContainsFunc(out.Stderr[p], func(s string) bool { return strings.HasSuffix(s, `message:"crashing"}`) }) {
 			fail("peer %d never printed crashing", p)
+		}
+	}
+	for _, p := range c.Rejoined {
+		if err := c.rejoinedEnd(out, p); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	// Every survivor installed the same views from the point it joined: of two

@@ -306,7 +306,7 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 			}
 		},
 	})
-	code, err := r.Run(ctx, inputs)
+	exit, err := r.Run(ctx, inputs)
 	if ctx.Err() != nil {
 		log.Info().Str("event", "stopped").Msg("stopped by a second signal")
 		return nil
@@ -314,8 +314,8 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 	if err != nil {
 		return err
 	}
-	if code != 0 {
-		return fmt.Errorf("exit code %d", code)
+	if exit.Code != 0 {
+		return fmt.Errorf("exit code %d", exit.Code)
 	}
 	return nil
 }

@@ -218,7 +218,8 @@ const maxStatus = 1 << 20
 
 // FetchStatus asks the peer whose status address is addr ("host:port") for
 // its Status. An error says whether the peer could not be reached (it wraps
-// the dial's *net.OpError), answered that it is not running, or answered
+// the dial's *net.OpError, or the context's error), answered that it is not
+// running (ErrNotStarted: it waits out -d; ErrStopped), or answered
 // something else.
 func FetchStatus(ctx context.Context, addr string) (Status, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
@@ -243,6 +244,11 @@ func FetchStatus(ctx context.Context, addr string) (Status, error) {
 		var e struct{ Error string }
 		if json.Unmarshal(body, &e) != nil || e.Error == "" {
 			e.Error = resp.Status
+		}
+		for _, known := range []error{ErrNotStarted, ErrStopped} {
+			if e.Error == known.Error() {
+				return Status{}, fmt.Errorf("membership: status of %s: %w", addr, known)
+			}
 		}
 		return Status{}, fmt.Errorf("membership: status of %s: %s", addr, e.Error)
 	}

@@ -1,7 +1,14 @@
-// Command peer is one member of the group membership service.
+// Command peer is one member of the group membership service: it parses
+// flags and runs a member of package membership, which does the work. It
+// adds what belongs to a process: the -d delay, signals (the first SIGTERM
+// or SIGINT leaves the group gracefully, a second one stops at once), the
+// hostsfile watcher, -pprof and -genkey.
 //
 // stderr carries exactly the assignment's lines (views, unreachable peers,
 // crashing); stdout carries the structured log, one JSON object per line.
+//
+// `peer status` asks running peers (started with -status) for their state
+// and prints a table.
 package main
 
 import (
@@ -86,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
 			fmt.Fprintln(stderr, "usage: peer -h HOSTSFILE [-i ID] [-d SECONDS] [-c SECONDS] [-t] [flags]")
+			fmt.Fprintln(stderr, "       peer status ... (a running peer's state: peer status -help)")
 			fs.PrintDefaults()
 		}
 		return nil, err
@@ -132,6 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

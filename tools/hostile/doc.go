@@ -2,7 +2,8 @@
 // real peer processes on loopback: garbage, oversized and truncated frames,
 // random datagrams, spoofed senders, hundreds of idle connections, a peer
 // with the wrong cluster key, a paused and resumed peer, a hostsfile that
-// changes under the group and a peer started twice. Each test asserts that no
+// changes under the group and a peer started twice. One more asks a running
+// group for its status (-status, peer status). Each test asserts that no
 // peer exited and that no view changed except the ones its scenario causes.
 //
 // The package has no code of its own; go test builds cmd/peer once (with

@@ -23,7 +23,8 @@
 // The code is split by role, as etcd raft's is: member.go (joining and
 // following), leader.go (running changes), takeover.go (a candidate's
 // round), suspicion.go (checking the detector's suspicions), members.go (the
-// record kept for each member), effects.go (sending, installing, printing).
+// record kept for each member), effects.go (sending, installing, printing),
+// status.go (the read-only snapshot Runner.Status answers).
 //
 // Three mechanisms keep views agreed and true:
 //

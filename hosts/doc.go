@@ -10,9 +10,10 @@
 // (the same on every peer, as in the course's containers); an entry with a
 // port uses that port for both TCP and UDP, so many peers fit on 127.0.0.1.
 //
-// cmd/peer calls Load once at start, then File.Self to learn its own id (from
-// -i, or by matching os.Hostname() to an entry) and Entry.ListenAddr to know
-// where to listen. Parse and Load never panic: every problem is one error that
+// membership.Listen (for cmd/peer, or any program that embeds a peer) calls
+// Load once at start (or Parse, for a list of addresses), then File.Self to
+// learn its own id (from -i, or by matching os.Hostname() to an entry) and
+// Entry.ListenAddr to know where to listen. Parse and Load never panic: every problem is one error that
 // names the line and wraps one of the Err sentinels, so the caller can print it
 // and exit. A File is not modified after Parse and may be read from any
 // goroutine.

@@ -25,7 +25,8 @@
 // candidate's round), suspicion.go (checking the detector's suspicions),
 // leave.go (a graceful leave), members.go (the record kept for each member,
 // quorums), ballot.go (ballots and proposals), effects.go (sending,
-// installing, printing), node.go (inputs, outputs, Step).
+// installing, printing), status.go (the read-only snapshot Runner.Status
+// answers), node.go (inputs, outputs, Step).
 //
 // Three mechanisms keep views agreed and true:
 //

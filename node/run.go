@@ -58,14 +58,6 @@ type Runner struct {
 	status chan chan Status
 }
 
-// Status is a snapshot of the node for tests and tools.
-type Status struct {
-	Role   string
-	View   View
-	Leader codec.PeerID // the peer it follows
-	Ballot Ballot
-}
-
 // NewRunner returns a runner; call Run from one goroutine.
 func NewRunner(r Runner) *Runner {
 	r.status = make(chan chan Status)
@@ -78,7 +70,8 @@ func NewRunner(r Runner) *Runner {
 	return &r
 }
 
-// Status asks the loop for a snapshot; it fails when the loop is not running.
+// Status asks the loop for a snapshot (Node.Status); it fails when ctx ends
+// first, as it does when the loop is not running.
 func (r *Runner) Status(ctx context.Context) (Status, error) {
 	reply := make(chan Status, 1)
 	select {
@@ -94,9 +87,10 @@ func (r *Runner) Status(ctx context.Context) (Status, error) {
 	}
 }
 
-// Run starts the node and processes inputs until the node exits (its exit
-// code is returned) or ctx ends (ctx.Err()).
-func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
+// Run starts the node and processes inputs until the node exits (its Exit is
+// returned, after the flush and the last line it asks for) or ctx ends
+// (ctx.Err()).
+func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (Exit, error) {
 	timer := time.NewTimer(r.Tick)
 	defer timer.Stop()
 	last := time.Now()         // the end of the last tick handed to the node
@@ -107,7 +101,7 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		crash = t.C
 	}
 	ticking := false // the last Output.Ticks
-	step := func(in Input) (int, bool) {
+	step := func(in Input) (Exit, bool) {
 		out := r.Node.Step(in)
 		ticking = out.Ticks
 		for _, s := range out.Sends {
@@ -141,21 +135,21 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 			if e.Line != "" {
 				io.WriteString(r.Stderr, e.Line+"\n")
 			}
-			return e.Code, true
+			return *e, true
 		}
-		return 0, false
+		return Exit{}, false
 	}
 	// ticks hands the node the whole ticks that passed since last, in one Tick.
-	ticks := func(now time.Time) (int, bool) {
+	ticks := func(now time.Time) (Exit, bool) {
 		k := now.Sub(last) / r.Tick
 		if k <= 0 {
-			return 0, false
+			return Exit{}, false
 		}
 		last = last.Add(k * r.Tick)
 		return step(Tick{Count: uint64(k)})
 	}
-	if code, done := step(Start{}); done {
-		return code, nil
+	if e, done := step(Start{}); done {
+		return e, nil
 	}
 	for {
 		var tick <-chan time.Time // nil: the node is idle, no wake-ups for ticks
@@ -166,13 +160,13 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		var in Input
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return Exit{}, ctx.Err()
 		case in = <-inputs:
 		case <-tick:
 		case <-crash:
 			in = Crash{}
 		case reply := <-r.status:
-			reply <- Status{Role: r.Node.Role(), View: r.Node.View(), Leader: r.Node.Leader(), Ballot: r.Node.Ballot()}
+			reply <- r.Node.Status()
 			continue
 		}
 		// Inputs that were waiting are older than the ticks that passed
@@ -180,8 +174,8 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 		// not time out a probe whose answer is waiting here.
 		now := time.Now()
 		for k := 0; in != nil; k++ {
-			if code, done := step(in); done {
-				return code, nil
+			if e, done := step(in); done {
+				return e, nil
 			}
 			in = nil
 			if k < maxDrain {
@@ -191,8 +185,8 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (int, error) {
 				}
 			}
 		}
-		if code, done := ticks(now); done {
-			return code, nil
+		if e, done := ticks(now); done {
+			return e, nil
 		}
 	}
 }

@@ -1,7 +1,14 @@
-// Command peer is one member of the group membership service.
+// Command peer is one member of the group membership service: it parses
+// flags and runs a member of package membership, which does the work. It
+// adds what belongs to a process: the -d delay, signals (the first SIGTERM
+// or SIGINT leaves the group gracefully, a second one stops at once), the
+// hostsfile watcher, -pprof and -genkey.
 //
 // stderr carries exactly the assignment's lines (views, unreachable peers,
 // crashing); stdout carries the structured log, one JSON object per line.
+//
+// `peer status` asks running peers (started with -status) for their state
+// and prints a table.
 package main
 
 import (
@@ -15,17 +22,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"peer/codec"
-	"peer/detector"
-	"peer/hosts"
-	"peer/node"
+	"peer/membership"
 	"peer/seal"
-	"peer/wire"
 )
 
 func main() {
@@ -59,10 +63,8 @@ type options struct {
 	fastFail    bool
 	keyFile     string
 	genKey      string
+	status      string
 }
-
-// minProbeWait is the shortest default -probe-timeout.
-const minProbeWait = time.Second
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -85,11 +87,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.retryPeriod, "retry", 0, "resend an unanswered JOIN, REQ, NEWLEADER or probe after this long (default hb-interval)")
 	fs.DurationVar(&o.probeWait, "probe-timeout", 0, "a suspected peer that does not answer the TCP probe within this long has failed (default hb-timeout + retry, at least 1s); a refused connection fails at once")
 	fs.StringVar(&o.keyFile, "key", "", "cluster key `file` (64 hex digits or 32 raw bytes): seal every frame and heartbeat with AES-256-GCM; every peer needs the same one")
+	fs.StringVar(&o.status, "status", "", "serve this peer's state as JSON at http://`ADDR`/status: host:port, :port (on 127.0.0.1), +N (127.0.0.1, this peer's port + N) or host+N; off by default")
 	fs.StringVar(&o.genKey, "genkey", "", "write a new random cluster key to `file` (never overwrites) and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
 			fmt.Fprintln(stderr, "usage: peer -h HOSTSFILE [-i ID] [-d SECONDS] [-c SECONDS] [-t] [flags]")
+			fmt.Fprintln(stderr, "       peer status ... (a running peer's state: peer status -help)")
 			fs.PrintDefaults()
 		}
 		return nil, err
@@ -118,23 +122,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case o.probeWait < 0:
 		return nil, fmt.Errorf("-probe-timeout %v: must be positive", o.probeWait)
 	}
-	if o.hbTimeout == 0 {
-		o.hbTimeout = 2 * o.hbInterval
+	if o.status != "" {
+		if _, err := membership.ParseStatusAddr(o.status); err != nil {
+			return nil, fmt.Errorf("-status: %s", strings.TrimPrefix(err.Error(), "membership: "))
+		}
 	}
-	if o.retryPeriod == 0 {
-		o.retryPeriod = o.hbInterval
-	}
-	if o.probeWait == 0 {
-		// A live peer answers within a round trip; one that is only slow
-		// (a busy machine, a start-up storm) must not be taken for failed,
-		// so the wait is never shorter than a second. A killed peer's
-		// connection is refused at once, whatever the wait.
-		o.probeWait = max(o.hbTimeout+o.retryPeriod, minProbeWait)
-	}
+	// Zero durations take membership.Config's defaults.
 	return o, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -163,24 +163,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	file, err := hosts.Load(o.hostsFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "peer: %v\n", err)
-		return 2
-	}
-	hostname, _ := os.Hostname()
-	self, err := file.Self(o.id, hostname)
-	if err != nil {
-		fmt.Fprintf(stderr, "peer: %v\n", err)
-		return 2
-	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
-	log := zerolog.New(stdout).Level(level).With().Timestamp().Uint32("peer_id", uint32(self)).Logger()
+	base := zerolog.New(stdout).Level(level).With().Timestamp().Logger()
+	m, err := membership.Listen(membership.Config{
+		HostsFile:         o.hostsFile,
+		Port:              o.port,
+		ID:                o.id,
+		Join:              o.join,
+		HeartbeatInterval: o.hbInterval,
+		HeartbeatTimeout:  o.hbTimeout,
+		RetryPeriod:       o.retryPeriod,
+		ProbeTimeout:      o.probeWait,
+		Key:               key,
+		Rejoin:            o.rejoin,
+		FastFail:          o.fastFail,
+		StatusAddr:        o.status,
+		Logger:            base,
+		Stderr:            stderr,
+		CrashAfter:        time.Duration(o.crashAfter * float64(time.Second)),
+		TestCase4:         o.testCase4,
+	})
+	if errors.Is(err, membership.ErrConfig) {
+		fmt.Fprintf(stderr, "peer: %v\n", err)
+		return 2
+	}
+	if err != nil {
+		base.Error().Str("event", "fatal").Err(err).Msg("peer stopped")
+		fmt.Fprintf(stderr, "peer: %v\n", err)
+		return 1
+	}
+	log := base.With().Uint32("peer_id", uint32(m.ID())).Logger()
 	if st, err := os.Stat(o.keyFile); key != nil && err == nil && st.Mode().Perm()&0o077 != 0 {
 		log.Warn().Str("event", "key_file_mode").Str("file", o.keyFile).Stringer("mode", st.Mode().Perm()).
 			Msg("the cluster key file is readable by other users: chmod 600 it")
 	}
-	if err := serve(o, file, self, key, log, stderr); err != nil {
+	if err := serve(o, m, log); err != nil {
 		log.Error().Str("event", "fatal").Err(err).Msg("peer stopped")
 		fmt.Fprintf(stderr, "peer: %v\n", err)
 		return 1
@@ -188,51 +205,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// serve binds the sockets, waits -d, and runs the node until it exits.
-func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log zerolog.Logger, stderr io.Writer) error {
-	entry, _ := file.Entry(self)
-	resolver := hosts.NewResolver(file, o.port, o.port, nil)
-	inputs := make(chan node.Input, 1024)
-	done := make(chan struct{}) // closed when the node has exited: readers stop pushing
-	push := func(in node.Input) {
-		select {
-		case inputs <- in:
-		case <-done:
-		}
-	}
-
-	transport, err := wire.Listen(wire.Config{
-		Self:       self,
-		ListenAddr: entry.ListenAddr(o.port),
-		Addr:       resolver.TCPAddr,
-		Deliver:    func(m codec.Message) { push(node.Receive{Msg: m}) },
-		OnRefused:  func(p codec.PeerID) { push(node.Refused{Peer: p}) },
-		Peers:      file.Len(),
-		Key:        key,
-		Logger:     log,
-	})
-	if err != nil {
-		return err
-	}
-	defer transport.Close()
-	det, err := detector.Listen(detector.Config{
-		Self:       self,
-		Interval:   o.hbInterval,
-		Timeout:    o.hbTimeout,
-		ListenAddr: entry.ListenAddr(o.port),
-		Addr:       resolver.UDPAddr,
-		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
-		Alive:      func(p codec.PeerID) { push(node.Alive{Peer: p}) },
-		Heard:      func(p codec.PeerID, v codec.ViewID) { push(node.Heard{Peer: p, ViewID: v}) },
-		Peers:      file.Len(),
-		Key:        key,
-		Logger:     log,
-	})
-	if err != nil {
-		return err
-	}
-	defer det.Close()
-	defer close(done) // runs first: unblock readers before the sockets close
+// serve waits -d, starts the member and waits until it stops. The first
+// SIGTERM or SIGINT is a graceful leave (Member.Leave); a second one stops
+// it at once (Member.Close).
+func serve(o *options, m *membership.Member, log zerolog.Logger) error {
+	defer m.Close()
 	if o.pprof != "" {
 		go func() {
 			if err := http.ListenAndServe(o.pprof, nil); err != nil {
@@ -240,12 +217,6 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 			}
 		}()
 	}
-	log.Info().Str("event", "listening").Str("addr", entry.ListenAddr(o.port)).Int("hosts", file.Len()).
-		Dur("hb_interval", o.hbInterval).Dur("hb_timeout", o.hbTimeout).Dur("probe_timeout", o.probeWait).
-		Bool("sealed", key != nil).Msg("listening")
-
-	// The first SIGTERM or SIGINT is a graceful leave: the peer asks to be
-	// removed and exits once it is (node.Leave). A second one stops it at once.
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	leaving := make(chan struct{})
@@ -260,14 +231,14 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 		}
 		log.Info().Str("event", "signal").Msg("leaving the group (a second signal stops at once)")
 		close(leaving)
-		push(node.Leave{})
+		go m.Leave(context.Background())
 		select {
 		case <-sigs:
-			stop()
+			m.Close()
 		case <-ctx.Done():
 		}
 	}()
-	go watchHostsfile(ctx, o.hostsFile, file, hostsfileCheck, log)
+	go watchHostsfile(ctx, o.hostsFile, m.Hosts(), hostsfileCheck, log)
 	if o.delay > 0 {
 		select {
 		case <-time.After(time.Duration(o.delay * float64(time.Second))):
@@ -275,54 +246,13 @@ func serve(o *options, file *hosts.File, self codec.PeerID, key *seal.Key, log z
 			return nil // not in the group yet
 		}
 	}
-	go func() {
-		if err := det.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error().Str("event", "detector_failed").Err(err).Msg("detector stopped")
-		}
-	}()
-
-	// Ticks drive retransmissions and probe deadlines; a few per retry
-	// period keeps them prompt.
-	const ticksPerRetry = 4
-	tick := o.retryPeriod / ticksPerRetry
-	n := node.New(node.Config{
-		Self:       self,
-		Peers:      file.Len(),
-		Leader:     self == 1 && !o.join,
-		RetryTicks: ticksPerRetry,
-		ProbeTicks: int(max(1, (o.probeWait+tick-1)/tick)),
-		Rejoin:     o.rejoin,
-		FastFail:   o.fastFail,
-		Logger:     log,
-	})
-	r := node.NewRunner(node.Runner{
-		Node:       n,
-		Net:        transport,
-		Detector:   det,
-		Stderr:     stderr,
-		Tick:       tick,
-		CrashAfter: time.Duration(o.crashAfter * float64(time.Second)),
-		Log:        log,
-		OnView: func(v node.View) {
-			// -t: once this peer leads a view of every host, run TESTCASE 4.
-			if o.testCase4 && v.Leader == self && len(v.Members) == file.Len() {
-				select {
-				case inputs <- node.TestCase4{}:
-				default: // only under overload; the next such view tries again
-				}
-			}
-		},
-	})
-	code, err := r.Run(ctx, inputs)
-	if ctx.Err() != nil {
-		log.Info().Str("event", "stopped").Msg("stopped by a second signal")
-		return nil
-	}
-	if err != nil {
+	// ErrStopped: a signal during -d already ended it.
+	if err := m.Start(context.Background()); err != nil && !errors.Is(err, membership.ErrStopped) {
 		return err
 	}
-	if code != 0 {
-		return fmt.Errorf("exit code %d", code)
+	<-m.Done()
+	if m.Reason() == membership.Closed {
+		log.Info().Str("event", "stopped").Msg("stopped by a second signal")
 	}
-	return nil
+	return m.Err()
 }

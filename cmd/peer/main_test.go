@@ -57,6 +57,10 @@ func TestBadConfigurationOneLine(t *testing.T) {
 		{"missing key file", []string{"-h", good, "-i", "1", "-key", filepath.Join(dir, "nokey")}, "-key"},
 		{"short key file", []string{"-h", good, "-i", "1", "-key", write("short.key", "abcd\n")}, "64 hex digits or 32 raw bytes"},
 		{"16-byte hex key", []string{"-h", good, "-i", "1", "-key", write("k16.key", strings.Repeat("ab", 16))}, "only 16 bytes"},
+		{"status without a port", []string{"-h", good, "-i", "1", "-status", "9000"}, "-status: bad status address"},
+		{"status offset not a number", []string{"-h", good, "-i", "1", "-status", "+ten"}, "-status: bad status address"},
+		{"status port out of range", []string{"-h", good, "-i", "1", "-status", ":70000"}, "-status: bad status address"},
+		{"status offset past 65535", []string{"-h", write("high.txt", "127.0.0.1:65000\n"), "-i", "1", "-status", "+1000"}, "past 65535"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +108,28 @@ func TestPortInUse(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
 	if len(lines) != 1 || !strings.Contains(lines[0], "address already in use") ||
 		!strings.Contains(lines[0], "a peer with this id already running?") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+}
+
+// A status address that is already taken is one clear error line too.
+func TestStatusPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	hosts := filepath.Join(t.TempDir(), "h.txt")
+	if err := os.WriteFile(hosts, []byte(freeLoopback(t)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-h", hosts, "-i", "1", "-status", l.Addr().String()}, &stdout, &stderr); code == 0 {
+		t.Fatal("exit 0")
+	}
+	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "status address "+l.Addr().String()) ||
+		!strings.Contains(lines[0], "already in use") {
 		t.Fatalf("stderr %q", stderr.String())
 	}
 }

@@ -44,17 +44,27 @@ type proc struct {
 	id      int
 	cmd     *exec.Cmd
 	killed  bool
+	killAt  time.Time // the driver's clock just before SIGKILL
 	exited  bool
 	members map[int]bool
 	leader  int
 	changes int       // membership changes seen
 	up      time.Time // the protocol started: peer's start event, memberlist's own join
 	unreach []mark    // peer detected unreachable (peer only: the node's peer_unreachable)
+	// falsely records every live member this process dropped from its
+	// membership (peer: missing from a new view, or this process removed
+	// from the group; memberlist: NotifyLeave of a node the driver did not
+	// kill).
+	falsely []mark
+	checks  []mark // suspicions checked (peer: check_started)
+	ended   []mark // suspicions withdrawn (peer: suspicion_ended, peer_revived)
+	exit    string // the reason peer logged on exiting
 }
 
 type mark struct {
 	at   time.Time
 	peer int
+	view int // the view that dropped peer (peer only)
 }
 
 // watch waits until every process in who satisfies pred, recording when each
@@ -73,11 +83,15 @@ type logLine struct {
 	Leader  int    `json:"leader"`
 	Peer    int    `json:"peer"`
 	Node    int    `json:"node"`
+	ViewID  int    `json:"view_id"`
+	Reason  string `json:"reason"`
 }
 
 var interesting = [][]byte{
 	[]byte(`"view_installed"`), []byte(`"peer_unreachable"`),
 	[]byte(`"event":"join"`), []byte(`"event":"leave"`), []byte(`"event":"start"`),
+	[]byte(`"check_started"`), []byte(`"suspicion_ended"`), []byte(`"peer_revived"`),
+	[]byte(`"event":"removed"`), []byte(`"event":"exit"`),
 }
 
 // registry holds every running cluster, so that a signal can stop them all.
@@ -86,10 +100,17 @@ var registry = struct {
 	live map[*cluster]bool
 }{live: map[*cluster]bool{}}
 
+// launch says how to start a group's processes: behind a command prefix
+// (nsenter into a network namespace) and with extra arguments.
+type launch struct {
+	prefix []string
+	extra  []string
+}
+
 // start writes a hostsfile of n free loopback ports, arms the formation watch
 // (every process sees all n members) and starts the n processes at once. It
 // returns the driver's clock just before the first process was started.
-func start(v *variant, bins binaries, n int, dir string) (*cluster, time.Time, error) {
+func start(v *variant, bins binaries, n int, dir string, how launch) (*cluster, time.Time, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, time.Time{}, err
 	}
@@ -113,7 +134,8 @@ func start(v *variant, bins binaries, n int, dir string) (*cluster, time.Time, e
 
 	var cmds []*exec.Cmd
 	for id := 1; id <= n; id++ {
-		cmd := exec.Command(v.binary(bins), v.args(id, hosts, ports)...)
+		argv := append(append(slices.Clone(how.prefix), v.binary(bins)), v.args(id, hosts, ports)...)
+		cmd := exec.Command(argv[0], append(argv[1:], how.extra...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		cmds = append(cmds, cmd)
 		p := &proc{id: id, cmd: cmd, members: map[int]bool{}}
@@ -211,6 +233,11 @@ func (c *cluster) apply(p *proc, l logLine, at time.Time) {
 	defer c.mu.Unlock()
 	switch l.Event {
 	case "view_installed":
+		for m := range p.members {
+			if !slices.Contains(l.Members, m) && (m < 1 || m > len(c.procs) || !c.procs[m-1].killed) {
+				p.falsely = append(p.falsely, mark{at: at, peer: m, view: l.ViewID})
+			}
+		}
 		clear(p.members)
 		for _, m := range l.Members {
 			p.members[m] = true
@@ -225,9 +252,26 @@ func (c *cluster) apply(p *proc, l logLine, at time.Time) {
 			p.up = at
 		}
 	case "leave":
+		if l.Node >= 1 && l.Node <= len(c.procs) && !c.procs[l.Node-1].killed {
+			p.falsely = append(p.falsely, mark{at: at, peer: l.Node})
+		}
 		delete(p.members, l.Node)
+	case "removed":
+		if !p.killed {
+			p.falsely = append(p.falsely, mark{at: at, peer: p.id, view: l.ViewID})
+		}
+		return
 	case "peer_unreachable":
 		p.unreach = append(p.unreach, mark{at: at, peer: l.Peer})
+		return
+	case "check_started":
+		p.checks = append(p.checks, mark{at: at, peer: l.Peer})
+		return
+	case "suspicion_ended", "peer_revived":
+		p.ended = append(p.ended, mark{at: at, peer: l.Peer})
+		return
+	case "exit":
+		p.exit = l.Reason
 		return
 	default:
 		return
@@ -353,9 +397,25 @@ func (c *cluster) kill(id int) (time.Time, error) {
 	c.mu.Lock()
 	p := c.procs[id-1]
 	p.killed = true
-	c.mu.Unlock()
 	t := time.Now()
+	p.killAt = t
+	c.mu.Unlock()
 	return t, p.cmd.Process.Signal(syscall.SIGKILL)
+}
+
+// killedAt is the driver's clock just before it killed id.
+func (c *cluster) killedAt(id int) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[id-1].killAt
+}
+
+// firstDone is the earliest time a watched process satisfied the armed
+// predicate.
+func (c *cluster) firstDone() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return earliest(c.watch.at)
 }
 
 // alive returns the ids not killed by the driver, ascending.

@@ -2,11 +2,19 @@
 // processes on loopback: formation time, removal and failover latency after
 // kill -9, the view change after detection, and steady-state CPU and memory
 // per process. It prints one table with both systems side by side and the
-// memberlist ÷ peer ratios, checks the goals of issue 6, writes
+// memberlist ÷ peer ratios, checks the goals of issues 6 and 11, writes
 // results/latest.json and results/latest.md, and draws the plot.
 //
-//	cd bench && go run ./cmd/bench          # the full run (./run.sh bench)
-//	cd bench && go run ./cmd/bench -quick   # N=5,16, two trials: a smoke run
+// Then, as root, the loss rows: a group of each system runs with a share of
+// every inbound UDP datagram dropped by iptables in a network namespace of
+// its own (TCP untouched), nobody crashing, for a window, and one member is
+// killed with SIGKILL. It counts live members removed from some process's
+// view, exits and peer's "unreachable" lines, and times the removal of the
+// killed member (loss.go).
+//
+//	cd bench && go run ./cmd/bench             # the full run (./run.sh bench)
+//	cd bench && go run ./cmd/bench -quick      # N=5,16, two trials: a smoke run
+//	cd bench && go run ./cmd/bench -loss-only  # only the loss rows
 //
 // One process per node, one group per trial: the N processes of a variant are
 // started at once with a fresh hostsfile of free 127.0.0.1 ports; times of
@@ -24,6 +32,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +59,12 @@ func run() int {
 		maxProcs = flag.Int("max-n", 128, "skip group sizes above this")
 		render   = flag.String("render", "", "do not measure: print the table and draw the plot from this results `file`")
 		seeds    = flag.String("ml-seeds", "all", "what a memberlist node joins: all (every other node, as peer's hostsfile) or k (nodes 1..k)")
+		lossR    = flag.String("loss", "0.01,0.05,0.2", "UDP loss `rates` for the loss rows at T=100ms (peer-100ms vs ml-tuned); none skips them")
+		lossD    = flag.String("loss-defaults", "0.01", "UDP loss `rates` for the loss rows at the defaults (peer-default vs ml-local); none skips them")
+		lossN    = flag.String("loss-n", "8", "group sizes for the loss rows, comma-separated")
+		lossW    = flag.Duration("loss-window", 30*time.Second, "how long a group runs under loss before the kill, at T=100ms")
+		lossWD   = flag.Duration("loss-window-defaults", 60*time.Second, "the same at the defaults")
+		lossOnly = flag.Bool("loss-only", false, "run only the loss rows (results/loss.json and results/loss.md; no plot)")
 	)
 	flag.Parse()
 	if *quick {
@@ -65,8 +80,25 @@ func run() int {
 		if !isSet("window") {
 			*window = 2 * time.Second
 		}
+		if !isSet("loss") {
+			*lossR = "0.2"
+		}
+		if !isSet("loss-defaults") {
+			*lossD = "none"
+		}
+		if !isSet("loss-window") {
+			*lossW = 5 * time.Second
+		}
 	}
-	if *svg == "" {
+	if *lossOnly {
+		if !isSet("out") {
+			*out = "results/loss.json"
+		}
+		if !isSet("md") {
+			*md = "results/loss.md"
+		}
+	}
+	if *svg == "" && !*lossOnly {
 		*svg = "../docs/img/benchmarks.svg"
 		if *quick {
 			*svg = "results/benchmarks.svg"
@@ -94,8 +126,37 @@ func run() int {
 	}
 	mlSeeds = *seeds
 	variants := selectVariants(*vList)
-	if len(variants) == 0 || len(ns) == 0 {
-		fmt.Fprintln(os.Stderr, "bench: nothing to run (check -n and -variants)")
+	var plans []lossPlan
+	var lossNs []int
+	for _, p := range []struct {
+		peer, ml, rates string
+		window          time.Duration
+	}{{"peer-100ms", "ml-tuned", *lossR, *lossW}, {"peer-default", "ml-local", *lossD, *lossWD}} {
+		rates, err := parseRates(p.rates)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: loss rates %v\n", err)
+			return 2
+		}
+		chosen := func(key string) bool {
+			return slices.ContainsFunc(variants, func(v *variant) bool { return v.Key == key })
+		}
+		if len(rates) > 0 && chosen(p.peer) && chosen(p.ml) {
+			plans = append(plans, lossPlan{peer: p.peer, ml: p.ml, rates: rates, window: p.window})
+		}
+	}
+	for _, s := range strings.Split(*lossN, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 3 {
+			fmt.Fprintf(os.Stderr, "bench: -loss-n %q: want sizes >= 3\n", *lossN)
+			return 2
+		}
+		lossNs = append(lossNs, n)
+	}
+	if *lossOnly {
+		ns, notes = nil, nil
+	}
+	if len(variants) == 0 || len(ns) == 0 && len(plans) == 0 {
+		fmt.Fprintln(os.Stderr, "bench: nothing to run (check -n, -variants and -loss)")
 		return 2
 	}
 	if err := chdirBench(); err != nil {
@@ -158,6 +219,27 @@ func run() int {
 			progress("   %.1f s", c.ElapsedS)
 		}
 	}
+	if len(plans) > 0 {
+		if err := lossReady(); err != nil {
+			note := fmt.Sprintf("loss rows skipped: %v", err)
+			res.Notes = append(res.Notes, note)
+			progress("%s", note)
+			plans = nil
+		}
+	}
+	for _, p := range plans {
+		for _, n := range lossNs {
+			for _, rate := range p.rates {
+				for _, key := range []string{p.peer, p.ml} {
+					v := byKeyVariant(key)
+					progress("== %s, N=%d, %g%% UDP loss for %v", v.Label, n, 100*rate, p.window)
+					c := measureLoss(v, bins, n, rate, p.window, o)
+					res.Loss = append(res.Loss, c)
+					progress("   %.1f s", c.ElapsedS)
+				}
+			}
+		}
+	}
 	res.ElapsedS = time.Since(res.Started).Seconds()
 	res.Targets = res.targets()
 	return report(res, *out, *md, *svg, o.logs)
@@ -171,8 +253,14 @@ func report(res *Results, out, md, svg, logs string) int {
 	for _, n := range res.Notes {
 		fmt.Fprintf(&tbl, "Note: %s.\n\n", n)
 	}
-	res.table(&tbl)
-	tbl.WriteString("\nRatios are memberlist ÷ peer of the p50 (or of the value): above 1, peer is faster or smaller.\n\nTargets (issue 6):\n\n")
+	if len(res.Cells) > 0 {
+		res.table(&tbl)
+		tbl.WriteString("\nRatios are memberlist ÷ peer of the p50 (or of the value): above 1, peer is faster or smaller.\n\n")
+	}
+	if len(res.Loss) > 0 {
+		res.lossTables(&tbl)
+	}
+	tbl.WriteString("Targets (issues 6 and 11):\n\n")
 	res.printTargets(&tbl)
 	var errs strings.Builder
 	res.printErrors(&errs)
@@ -194,17 +282,24 @@ func report(res *Results, out, md, svg, logs string) int {
 			}
 		}
 	}
-	var sb strings.Builder
-	res.plot(&sb)
-	if err := writeFile(svg, []byte(sb.String())); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		status = 1
-	}
+	wrote := []string{md}
 	if logs != "" {
-		fmt.Printf("\nwrote %s, %s, %s; process logs in %s\n", out, md, svg, logs)
-	} else {
-		fmt.Printf("\nwrote %s, %s\n", md, svg)
+		wrote = append([]string{out}, wrote...)
 	}
+	if svg != "" && len(res.Cells) > 0 {
+		var sb strings.Builder
+		res.plot(&sb)
+		if err := writeFile(svg, []byte(sb.String())); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			status = 1
+		}
+		wrote = append(wrote, svg)
+	}
+	fmt.Printf("\nwrote %s", strings.Join(wrote, ", "))
+	if logs != "" {
+		fmt.Printf("; process logs in %s", logs)
+	}
+	fmt.Println()
 	return status
 }
 

@@ -90,7 +90,7 @@ func measure(v *variant, bins binaries, n int, o runOpts) *Cell {
 
 func trial(v *variant, bins binaries, n, k int, o runOpts, c *Cell) error {
 	dir := filepath.Join(o.logs, fmt.Sprintf("%s-N%d-t%d", v.Key, n, k+1))
-	cl, t0, err := start(v, bins, n, dir)
+	cl, t0, err := start(v, bins, n, dir, launch{})
 	if err != nil {
 		return err
 	}

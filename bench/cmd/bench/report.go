@@ -8,23 +8,25 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Results is everything one run measured; it is written as JSON.
 type Results struct {
-	Machine  Machine   `json:"machine"`
-	Started  time.Time `json:"started"`
-	ElapsedS float64   `json:"elapsed_s"`
-	Quick    bool      `json:"quick"`
-	Trials   int       `json:"trials"`
-	Ns       []int     `json:"ns"`
-	Cells    []*Cell   `json:"cells"`
-	Targets  []Target  `json:"targets"`
-	Source   string    `json:"peer_source"`
-	MLSeeds  string    `json:"ml_seeds"`
-	Notes    []string  `json:"notes,omitempty"`
+	Machine  Machine     `json:"machine"`
+	Started  time.Time   `json:"started"`
+	ElapsedS float64     `json:"elapsed_s"`
+	Quick    bool        `json:"quick"`
+	Trials   int         `json:"trials"`
+	Ns       []int       `json:"ns"`
+	Cells    []*Cell     `json:"cells"`
+	Loss     []*LossCell `json:"loss,omitempty"`
+	Targets  []Target    `json:"targets"`
+	Source   string      `json:"peer_source"`
+	MLSeeds  string      `json:"ml_seeds"`
+	Notes    []string    `json:"notes,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -245,6 +247,12 @@ func (r *Results) targets() []Target {
 			add(fmt.Sprintf("removal N=%d: leader's detection → last view p50 ≤ 5 ms (%s)", n, v.Label),
 				fmt.Sprintf("p50 %s, max %s", fmtMS(after), fmtMS(maxOf(c.RemovalAfter))),
 				after <= 5, !math.IsNaN(after))
+			if m := r.cell("ml-tuned", n); key == "peer-100ms" && m != nil && len(m.Removal) > 0 {
+				mp := p50(m.Removal)
+				add(fmt.Sprintf("removal N=%d: p50 at most half of memberlist's tuned to the same period (%s)", n, v.Label),
+					fmt.Sprintf("peer %s, memberlist %s (%s)", fmtMS(rem), fmtMS(mp), fmtRatio(mp, rem)),
+					2*rem <= mp, !math.IsNaN(rem))
+			}
 		}
 	}
 	for _, n := range r.Ns {
@@ -275,10 +283,138 @@ func (r *Results) targets() []Target {
 			fmt.Sprintf("peer %.2f%%, memberlist %.2f%%", p.CPU, m.CPU), p.CPU <= m.CPU, true)
 		add("RSS per process at N=16, T=100ms ≤ memberlist's",
 			fmt.Sprintf("peer %.1f MiB, memberlist %.1f MiB", p.RSS, m.RSS), p.RSS <= m.RSS, true)
-	} else {
+	} else if len(r.Cells) > 0 {
 		add("CPU and RSS per process at N=16, T=100ms ≤ memberlist's", "not measured", false, false)
 	}
+	for _, c := range r.Loss {
+		v := byKeyVariant(c.Variant)
+		if v == nil || v.System != "peer" {
+			continue
+		}
+		ml := r.lossPartner(c)
+		where := fmt.Sprintf("UDP loss %s, N=%d, %s, %.0f s", fmtPct(c.Loss), c.N, v.Label, c.WindowS)
+		if c.Formation == 0 {
+			add(where+": no live member removed", "did not run: "+strings.Join(c.Errors, "; "), false, true)
+			continue
+		}
+		add(where+": no live member removed, no exit, no \"unreachable\" about a live member",
+			fmt.Sprintf("%d false removals, %d exits, %d such lines; %d suspicions checked, %d withdrawn",
+				c.FalseRemovals, len(c.Exits), c.UnreachableLive, c.Suspicions, c.Withdrawn),
+			c.FalseRemovals == 0 && len(c.Exits) == 0 && c.UnreachableLive == 0, true)
+		limit := ms(v.Timeout) + 5
+		measured := "not removed by every survivor"
+		if c.KillRemoved {
+			measured = "every survivor after " + fmtMS(c.KillMS)
+		}
+		if ml != nil && ml.KillRemoved {
+			measured += "; memberlist " + fmtMS(ml.KillMS)
+		}
+		add(fmt.Sprintf("%s: kill -9 → every survivor removed it ≤ timeout + 5 ms = %s", where, fmtMS(limit)),
+			measured, c.KillRemoved && c.KillMS <= limit, true)
+	}
 	return ts
+}
+
+// lossPartner is the memberlist cell run beside a peer loss cell.
+func (r *Results) lossPartner(c *LossCell) *LossCell {
+	for _, p := range pairs {
+		if p.Peer != c.Variant {
+			continue
+		}
+		for _, m := range r.Loss {
+			if m.Variant == p.ML && m.N == c.N && m.Loss == c.Loss {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
+// lossTables writes one table per loss rate, group size and period: peer
+// and memberlist side by side.
+func (r *Results) lossTables(w io.Writer) {
+	fmt.Fprintln(w, "UDP loss: every inbound UDP datagram dropped with the given probability by iptables in a network namespace of the group's own (TCP untouched); nobody crashes for the window, then one member is killed with SIGKILL. Counts run from the start of the group to a settle period after the kill.")
+	fmt.Fprintln(w)
+	for _, c := range r.Loss {
+		v := byKeyVariant(c.Variant)
+		if v == nil || v.System != "peer" {
+			continue
+		}
+		m := r.lossPartner(c)
+		mv := &variant{Label: "memberlist"}
+		if m != nil {
+			mv = byKeyVariant(m.Variant)
+		}
+		fmt.Fprintf(w, "UDP loss %s, N=%d, %.0f s window, kill -9 of node %d:\n\n", fmtPct(c.Loss), c.N, c.WindowS, c.Victim)
+		fmt.Fprintf(w, "| metric | %s | %s |\n| --- | --- | --- |\n", v.Label, mv.Label)
+		for _, row := range lossRows {
+			mt := "–"
+			if m != nil {
+				mt = row.text(m)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s |\n", row.name, row.text(c), mt)
+		}
+		fmt.Fprintln(w)
+		for _, x := range []*LossCell{c, m} {
+			if x == nil {
+				continue
+			}
+			for _, d := range append(slices.Clone(x.Removals), x.Exits...) {
+				fmt.Fprintf(w, "- %s: %s\n", x.Variant, d)
+			}
+			for _, e := range x.Errors {
+				fmt.Fprintf(w, "- %s: %s\n", x.Variant, e)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// lossRows are the rows of a loss table.
+var lossRows = []struct {
+	name string
+	text func(*LossCell) string
+}{
+	{"UDP datagrams dropped", func(c *LossCell) string {
+		if c.UDPSeen == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%d of %d (%.1f %%)", c.UDPDropped, c.UDPSeen, 100*float64(c.UDPDropped)/float64(c.UDPSeen))
+	}},
+	{"suspicions of live members (peer: checked over TCP; memberlist: probe failed)", func(c *LossCell) string {
+		what := "withdrawn"
+		if c.System == "memberlist" {
+			what = "refuted"
+		}
+		s := fmt.Sprintf("%d, %d %s", c.Suspicions, c.Withdrawn, what)
+		if c.MLDeclared > 0 {
+			s += fmt.Sprintf(", %d declared failed", c.MLDeclared)
+		}
+		return s
+	}},
+	{"false removals (a live member dropped by a process)", func(c *LossCell) string { return strconv.Itoa(c.FalseRemovals) }},
+	{"processes exited", func(c *LossCell) string { return strconv.Itoa(len(c.Exits)) }},
+	{"\"unreachable\" lines about live members", func(c *LossCell) string {
+		if c.System != "peer" {
+			return "–"
+		}
+		return strconv.Itoa(c.UnreachableLive)
+	}},
+	{"views exactly the group before the kill", func(c *LossCell) string {
+		if c.Formation == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%d of %d", c.Intact, c.N)
+	}},
+	{"kill -9: removed by every survivor after (first survivor)", func(c *LossCell) string {
+		switch {
+		case c.Formation == 0:
+			return "did not form"
+		case !c.KillRemoved:
+			return "no"
+		}
+		return fmt.Sprintf("yes, %s (%s)", fmtMS(c.KillMS), fmtMS(c.KillFirstMS))
+	}},
 }
 
 func maxOfCell(c *Cell, get func(*Cell) []float64) float64 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestP50(t *testing.T) {
@@ -100,5 +101,79 @@ func TestPlotIsSVG(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "<polyline"); n != 2*len(allVariants())-1 {
 		t.Errorf("%d lines drawn, want %d (one series lacks formation)", n, 2*len(allVariants())-1)
+	}
+}
+
+func TestParseCounters(t *testing.T) {
+	out := `Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+   61700  5923200            17   --  *      *       0.0.0.0/0            0.0.0.0/0
+    3120   299520 DROP       17   --  *      *       0.0.0.0/0            0.0.0.0/0            statistic mode random probability 0.05000000000
+`
+	seen, dropped, err := parseCounters(out)
+	if err != nil || seen != 61700 || dropped != 3120 {
+		t.Errorf("parseCounters = %d, %d, %v; want 61700, 3120, nil", seen, dropped, err)
+	}
+	if _, _, err := parseCounters("Chain INPUT (policy ACCEPT)\n"); err == nil {
+		t.Error("no rules: no error")
+	}
+}
+
+func TestReadMLLog(t *testing.T) {
+	log := `2026/12/02 05:53:01.100000 [DEBUG] memberlist: Failed UDP ping: 3 (timeout reached)
+2026/12/02 05:53:01.200000 [INFO] memberlist: Suspect 3 has failed, no acks received
+2026/12/02 05:53:02.000000 [WARN] memberlist: Refuting a suspect message (from: 5)
+2026/12/02 05:53:09.000000 [INFO] memberlist: Suspect 8 has failed, no acks received
+2026/12/02 05:53:09.500000 [INFO] memberlist: Marking 8 as failed, suspect timeout reached (0 peer confirmations)
+`
+	kill := time.Date(2026, 12, 2, 5, 53, 8, 0, time.UTC)
+	live := func(m mark) bool { return m.peer != 8 || m.at.Before(kill) }
+	if got, want := readMLLog(strings.NewReader(log), live), (mlStats{suspected: 1, refuted: 1}); got != want {
+		t.Errorf("readMLLog = %+v, want %+v", got, want)
+	}
+}
+
+func TestParseRates(t *testing.T) {
+	if r, err := parseRates("0.2,0.01"); err != nil || len(r) != 2 || r[0] != 0.01 {
+		t.Errorf("parseRates = %v, %v", r, err)
+	}
+	for _, bad := range []string{"1", "0", "5%", "0.1,x"} {
+		if _, err := parseRates(bad); err == nil {
+			t.Errorf("parseRates(%q): no error", bad)
+		}
+	}
+	if r, err := parseRates("none"); err != nil || r != nil {
+		t.Errorf("parseRates(none) = %v, %v", r, err)
+	}
+}
+
+func TestLossTables(t *testing.T) {
+	r := &Results{Loss: []*LossCell{
+		{Variant: "peer-100ms", System: "peer", N: 8, Loss: 0.05, WindowS: 30, Formation: 40, UDPSeen: 1000, UDPDropped: 50,
+			Suspicions: 12, Withdrawn: 12, Intact: 8, Victim: 5, KillRemoved: true, KillMS: 190, KillFirstMS: 185},
+		{Variant: "ml-tuned", System: "memberlist", N: 8, Loss: 0.05, WindowS: 30, Formation: 50, UDPSeen: 500, UDPDropped: 25,
+			FalseRemovals: 1, Removals: []string{"node 2 dropped 3 at +4.000 s"}, Intact: 7, Victim: 5},
+	}}
+	var b strings.Builder
+	r.lossTables(&b)
+	for _, want := range []string{
+		"UDP loss 5 %, N=8, 30 s window, kill -9 of node 5:",
+		"| false removals (a live member dropped by a process) | 0 | 1 |",
+		"| kill -9: removed by every survivor after (first survivor) | yes, 190 ms (185 ms) | no |",
+		"- ml-tuned: node 2 dropped 3 at +4.000 s",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
+	}
+	r.Targets = r.targets()
+	met := 0
+	for _, tg := range r.Targets {
+		if tg.Met != nil && *tg.Met {
+			met++
+		}
+	}
+	if len(r.Targets) != 2 || met != 2 {
+		t.Errorf("targets %+v: want 2, both met", r.Targets)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // p50 is the median (the mean of the middle two for an even count); NaN for
@@ -60,4 +61,9 @@ func fmtRatio(a, b float64) string {
 	default:
 		return fmt.Sprintf("×%.2f", r)
 	}
+}
+
+// fmtPct prints a probability as a percentage: 0.05 -> "5 %".
+func fmtPct(p float64) string {
+	return strconv.FormatFloat(100*p, 'f', -1, 64) + " %"
 }

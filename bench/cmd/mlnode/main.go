@@ -10,7 +10,8 @@
 //	{"time":"...","event":"leave","node":3}
 //
 // Node names are the peer ids of the benchmark ("1".."N"); the node itself
-// appears as a join too. memberlist's own log goes to stderr only with -log.
+// appears as a join too. memberlist's own log goes to stderr only with -log,
+// each line stamped with the UTC time to the microsecond.
 package main
 
 import (
@@ -61,7 +62,10 @@ func main() {
 	conf.AdvertiseAddr, conf.AdvertisePort = "127.0.0.1", *port
 	conf.LogOutput = io.Discard
 	if *logOut {
-		conf.LogOutput = os.Stderr
+		// Microseconds in UTC: the benchmark tells a suspicion before a
+		// kill from one after it.
+		conf.LogOutput = nil
+		conf.Logger = log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds|log.LUTC)
 	}
 	ev := &events{out: os.Stdout}
 	conf.Events = ev

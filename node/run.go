@@ -169,10 +169,19 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (Exit, error) {
 			reply <- r.Node.Status()
 			continue
 		}
-		// Inputs that were waiting are older than the ticks that passed
-		// meanwhile: they go first, so that a loop that could not run does
-		// not time out a probe whose answer is waiting here.
 		now := time.Now()
+		if !ticking {
+			// The node was idle: the input that woke the loop came after
+			// the ticks that passed, which go first. A suspicion that
+			// ends a quiet second gets its whole probe wait.
+			if e, done := ticks(now); done {
+				return e, nil
+			}
+		}
+		// A ticking loop woke late only if it could not run: the inputs
+		// that were waiting are older than the ticks that passed meanwhile,
+		// so they go first, and a probe whose answer is waiting here is not
+		// timed out.
 		for k := 0; in != nil; k++ {
 			if e, done := step(in); done {
 				return e, nil

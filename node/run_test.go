@@ -126,6 +126,35 @@ func TestRunnerIdleTicksCatchUp(t *testing.T) {
 	}
 }
 
+// TestRunnerIdleSuspicionGetsFullWait: the ticks of a quiet stretch come
+// before the suspicion that ends it, so they do not count against the probe:
+// the member is removed no sooner than ProbeTicks after the suspicion. (A
+// quiet stretch longer than the wait would pass anyway, as a stall.)
+func TestRunnerIdleSuspicionGetsFullWait(t *testing.T) {
+	const probeTicks = 200
+	n := New(Config{Self: 1, Peers: 2, Leader: true, RetryTicks: 2, ProbeTicks: probeTicks, Logger: zerolog.Nop()})
+	w := &fakeWatcher{}
+	inputs := make(chan Input)
+	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
+	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}} // view 2 [1,2], then idle
+	time.Sleep(probeTicks * time.Millisecond * 3 / 4)       // quiet for most of a probe wait
+	suspected := time.Now()
+	inputs <- Suspect{Peer: 2}
+	want := [][]codec.PeerID{{1}, {1, 2}, {1}}
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.EqualFunc(w.seen(), want, slices.Equal) {
+		if time.Now().After(deadline) {
+			t.Fatalf("detector views %v, want %v", w.seen(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The probe's ticks are handed no sooner than they pass; one tick of
+	// slack for the partial tick before the suspicion.
+	if d := time.Since(suspected); d < (probeTicks-1)*time.Millisecond {
+		t.Fatalf("member removed %v after the suspicion, want at least %d ticks of 1 ms", d, probeTicks-1)
+	}
+}
+
 // TestRunnerWakesForProbeDeadline: a suspicion makes an idle leader need
 // ticks: the probe is not answered, so the runner must wake for its deadline,
 // when the check fails and the leader removes the member.

@@ -30,6 +30,8 @@ const (
 	DefaultDialTimeout = time.Second
 	DefaultBackoffMin  = 10 * time.Millisecond
 	DefaultBackoffMax  = time.Second
+	// DefaultAckTimeout: see Config.AckTimeout.
+	DefaultAckTimeout = 2 * time.Second
 
 	// DefaultMaxConns bounds the inbound connections open at once.
 	DefaultMaxConns = 512
@@ -102,6 +104,14 @@ type Config struct {
 	// every failed dial and resets on success. Defaults DefaultBackoffMin and
 	// DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
+	// AckTimeout breaks an outbound connection whose sent bytes stay
+	// unacknowledged this long (TCP_USER_TIMEOUT, on Linux), and the writer
+	// redials. Without it a connection that lost its frames in a network
+	// cut keeps them in TCP's retransmission backoff, which grows to
+	// minutes, and delivers the frames sent after the cut heals just as
+	// late. A live peer's kernel acknowledges at once, even while its
+	// process is stopped. Default DefaultAckTimeout.
+	AckTimeout time.Duration
 	// Logger should carry peer_id; the Transport adds component=wire.
 	Logger zerolog.Logger
 	// OnRefused, if not nil, is called from a writer goroutine whenever a
@@ -152,6 +162,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
+	c.AckTimeout = orDefault(c.AckTimeout, DefaultAckTimeout)
 	c.FrameTimeout = orDefault(c.FrameTimeout, DefaultFrameTimeout)
 	c.Keepalive = orDefault(c.Keepalive, DefaultKeepalive)
 	if c.Keepalive > c.IdleTimeout/3 {

@@ -209,7 +209,7 @@ func (w *writer) dial() error {
 	if err != nil {
 		err = fmt.Errorf("wire: address of peer %d: %w", w.peer, err)
 	} else {
-		d := net.Dialer{Timeout: cfg.DialTimeout}
+		d := net.Dialer{Timeout: cfg.DialTimeout, Control: ackTimeout(cfg.AckTimeout)}
 		var conn net.Conn
 		if conn, err = d.DialContext(w.t.ctx, "tcp", addr); err == nil {
 			if err = w.open(conn, addr); err == nil {

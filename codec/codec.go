@@ -185,11 +185,11 @@ type NewLeader struct {
 
 // PendingReply answers NewLeader: the member follows the new ballot from now
 // on, and reports its installed view and the proposal for that view it saved,
-// if any (Op is OpAdd or OpDel with the fields after it, or OpNothing). The
-// pending fields are those of the Req that carried the proposal: its request
-// id, view, peers, ballot epoch (the ballot's leader is the request id's),
-// the leader of the view it makes, its voters and Forced. A peer that is
-// not in a view yet answers with ViewID 0.
+// if any (Op is OpAdd, OpDel or OpLeave with the fields after it, or
+// OpNothing). The pending fields are those of the Req that carried the
+// proposal: its request id, view, peers, ballot epoch (the ballot's leader is
+// the request id's), the leader of the view it makes, its voters and Forced.
+// A peer that is not in a view yet answers with ViewID 0.
 type PendingReply struct {
 	_msgpack       struct{} `msgpack:",as_array"`
 	From           PeerID
@@ -216,9 +216,9 @@ type Heartbeat struct {
 	Seq      uint64
 }
 
-// Leave tells the leader (or, from a leader, every member) that From is
-// shutting down and asks to be removed from the view: an ordinary view change
-// with Op OpLeave, which no one reports as a failure.
+// Leave tells every other member that From is shutting down and asks to be
+// removed from the view: the leader (or whoever takes over) removes it with
+// an ordinary view change with Op OpLeave, which no one reports as a failure.
 type Leave struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	From     PeerID

@@ -66,7 +66,7 @@ func fromReq(m *codec.Req) *proposal {
 
 // fromReply is the proposal a PENDING_REPLY reports, or nil.
 func fromReply(m *codec.PendingReply) *proposal {
-	if m.Op != codec.OpAdd && m.Op != codec.OpDel {
+	if m.Op != codec.OpAdd && m.Op != codec.OpDel && m.Op != codec.OpLeave {
 		return nil
 	}
 	return &proposal{req: m.PendingRequest, ballot: Ballot{m.PendingEpoch, m.PendingRequest.Leader()}, view: m.PendingView,

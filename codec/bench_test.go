@@ -3,12 +3,13 @@ package codec
 import "testing"
 
 func benchMessages() []namedMessage {
+	const inc = 1_700_000_000_000_000_000 // incarnations are start times in nanoseconds
 	return []namedMessage{
-		{"Req", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpAdd, Peers: []PeerID{17}, Epoch: 3, Leader: 1, Voters: ids(1, 16)}},
+		{"Req", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpAdd, Peers: []PeerID{17}, Epoch: 3, Leader: 1, Voters: ids(1, 16), Incarnations: []uint64{inc}}},
 		{"Req128", &Req{From: 1, RequestID: NewRequestID(1, 12), ViewID: 40, Op: OpDel, Peers: []PeerID{5}, Epoch: 3, Leader: 1, Voters: ids(1, 128)}},
 		{"OK", &OK{From: 2, RequestID: NewRequestID(1, 12), ViewID: 40, Epoch: 3}},
-		{"NewView16", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 16), Epoch: 3, EpochLeader: 1}},
-		{"NewView128", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 128), Epoch: 3, EpochLeader: 1}},
+		{"NewView16", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 16), Epoch: 3, EpochLeader: 1, Incarnations: incs(inc, 16)}},
+		{"NewView128", &NewView{From: 1, ViewID: 40, Leader: 1, Members: ids(1, 128), Epoch: 3, EpochLeader: 1, Incarnations: incs(inc, 128)}},
 		{"Heartbeat", &Heartbeat{From: 3, ViewID: 40, Seq: 123456}},
 		{"Probe", &Probe{From: 3, Nonce: 123456}},
 	}

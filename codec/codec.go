@@ -87,9 +87,10 @@ const (
 	OpPending Op = 3 // NEWLEADER: report your pending operation
 	OpNothing Op = 4 // PENDING_REPLY: nothing is pending
 	OpLeave   Op = 5 // remove the peers, which asked to leave (no failure)
+	OpLead    Op = 6 // the peer in Peers (one) leads the same members: a new leader shows itself
 )
 
-var opNames = map[Op]string{OpAdd: "ADD", OpDel: "DEL", OpPending: "PENDING", OpNothing: "NOTHING", OpLeave: "LEAVE"}
+var opNames = map[Op]string{OpAdd: "ADD", OpDel: "DEL", OpPending: "PENDING", OpNothing: "NOTHING", OpLeave: "LEAVE", OpLead: "LEAD"}
 
 func (o Op) String() string {
 	if s, ok := opNames[o]; ok {
@@ -101,7 +102,7 @@ func (o Op) String() string {
 // Limits checked when decoding, before anything trusts a message.
 const (
 	// MaxMembers bounds every member or peer list.
-	MaxMembers = 4096
+	MaxMembers = 1024
 )
 
 var (
@@ -120,11 +121,14 @@ type Message interface {
 }
 
 // Join asks the leader to add Joiner. From is the sender: the joiner itself, or
-// a member passing the JOIN on to its leader.
+// a member passing the JOIN on to its leader. Incarnation is the joiner's:
+// a JOIN from a member of another incarnation than the view's shows that the
+// member's process restarted, so its old incarnation is gone.
 type Join struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	From     PeerID
-	Joiner   PeerID
+	_msgpack    struct{} `msgpack:",as_array"`
+	From        PeerID
+	Joiner      PeerID
+	Incarnation uint64
 }
 
 // Req is phase one of a view change: every voter saves the proposal as its
@@ -134,17 +138,19 @@ type Join struct {
 // (Epoch, From) and commits once every peer in Voters has answered OK.
 // Forced is 1 when the proposal re-proposes a change that an earlier ballot
 // may already have committed: a later leader must then make the same view.
+// An ADD carries the joiners' incarnations, one per peer.
 type Req struct {
-	_msgpack  struct{} `msgpack:",as_array"`
-	From      PeerID
-	RequestID RequestID
-	ViewID    ViewID
-	Op        Op
-	Peers     []PeerID
-	Epoch     uint64
-	Leader    PeerID
-	Voters    []PeerID
-	Forced    uint8
+	_msgpack     struct{} `msgpack:",as_array"`
+	From         PeerID
+	RequestID    RequestID
+	ViewID       ViewID
+	Op           Op
+	Peers        []PeerID
+	Epoch        uint64
+	Leader       PeerID
+	Voters       []PeerID
+	Forced       uint8
+	Incarnations []uint64
 }
 
 // OK answers a Req with its request id, view id and ballot epoch.
@@ -160,15 +166,17 @@ type OK struct {
 // sent to a peer that is behind. Leader is the view's leader; it is normally
 // From, except when the view completes another leader's change or is passed
 // on. (Epoch, EpochLeader) is the ballot the sender follows: a peer that
-// follows an older one learns that a takeover happened.
+// follows an older one learns that a takeover happened. Incarnations holds
+// each member's incarnation, in the order of Members.
 type NewView struct {
-	_msgpack    struct{} `msgpack:",as_array"`
-	From        PeerID
-	ViewID      ViewID
-	Leader      PeerID
-	Members     []PeerID
-	Epoch       uint64
-	EpochLeader PeerID
+	_msgpack     struct{} `msgpack:",as_array"`
+	From         PeerID
+	ViewID       ViewID
+	Leader       PeerID
+	Members      []PeerID
+	Epoch        uint64
+	EpochLeader  PeerID
+	Incarnations []uint64
 }
 
 // NewLeader is sent by a peer taking over: it proposes the ballot (Epoch,
@@ -185,11 +193,12 @@ type NewLeader struct {
 
 // PendingReply answers NewLeader: the member follows the new ballot from now
 // on, and reports its installed view and the proposal for that view it saved,
-// if any (Op is OpAdd, OpDel or OpLeave with the fields after it, or
+// if any (Op is OpAdd, OpDel, OpLeave or OpLead with the fields after it, or
 // OpNothing). The pending fields are those of the Req that carried the
 // proposal: its request id, view, peers, ballot epoch (the ballot's leader is
 // the request id's), the leader of the view it makes, its voters and Forced.
-// A peer that is not in a view yet answers with ViewID 0.
+// A peer that is not in a view yet answers with ViewID 0. Incarnations are
+// those of Members, PendingIncarnations those of a pending ADD's Peers.
 type PendingReply struct {
 	_msgpack       struct{} `msgpack:",as_array"`
 	From           PeerID
@@ -205,15 +214,22 @@ type PendingReply struct {
 	PendingLeader  PeerID
 	Voters         []PeerID
 	Forced         uint8
+
+	Incarnations        []uint64
+	PendingIncarnations []uint64
 }
 
-// Heartbeat is the UDP liveness beacon: sender, its installed view and a counter
-// that grows with every beacon the sender sends.
+// Heartbeat is the UDP liveness beacon: sender, its installed view, a counter
+// that grows with every beacon the sender sends, and the ballot (Epoch,
+// EpochLeader) the sender follows (EpochLeader 0: none yet), so that a member
+// that follows an older one learns within a heartbeat that another leads.
 type Heartbeat struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	From     PeerID
-	ViewID   ViewID
-	Seq      uint64
+	_msgpack    struct{} `msgpack:",as_array"`
+	From        PeerID
+	ViewID      ViewID
+	Seq         uint64
+	Epoch       uint64
+	EpochLeader PeerID
 }
 
 // Leave tells every other member that From is shutting down and asks to be
@@ -249,13 +265,16 @@ type Probe struct {
 // ProbeAck answers a Probe with its nonce and the ballot (Epoch,
 // EpochLeader) the peer follows, so that a member checking whether its
 // leader still leads learns that it now follows another (EpochLeader 0: the
-// peer is in no view).
+// peer is in no view). Incarnation is the answering process's: an answer
+// from another incarnation than the view's shows the member's old process
+// gone, not alive.
 type ProbeAck struct {
 	_msgpack    struct{} `msgpack:",as_array"`
 	From        PeerID
 	Nonce       uint64
 	Epoch       uint64
 	EpochLeader PeerID
+	Incarnation uint64
 }
 
 func (*Join) Type() Type         { return TypeJoin }
@@ -283,22 +302,25 @@ func (m *Leave) Sender() PeerID        { return m.From }
 func (m *Queued) Sender() PeerID       { return m.From }
 
 func (m *Join) validate() error {
-	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner))
+	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner), checkInc("incarnation", m.Incarnation))
 }
 
 func (m *Req) validate() error {
-	if m.Op != OpAdd && m.Op != OpDel && m.Op != OpLeave {
+	if m.Op != OpAdd && m.Op != OpDel && m.Op != OpLeave && m.Op != OpLead {
 		return fmt.Errorf("req op %v", m.Op)
 	}
+	if m.Op == OpLead && len(m.Peers) != 1 {
+		return fmt.Errorf("lead with %d peers", len(m.Peers))
+	}
 	return firstErr(checkPeer("from", m.From), checkSet("peers", m.Peers, 1), checkPeer("leader", m.Leader),
-		checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced))
+		checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced), checkIncs("incarnations", m.Op, "peers", m.Peers, m.Incarnations))
 }
 
 func (m *OK) validate() error { return checkPeer("from", m.From) }
 
 func (m *NewView) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("leader", m.Leader), checkSet("members", m.Members, 1),
-		checkPeer("epoch leader", m.EpochLeader))
+		checkPeer("epoch leader", m.EpochLeader), checkIncs("incarnations", OpAdd, "members", m.Members, m.Incarnations))
 }
 
 func (m *NewLeader) validate() error {
@@ -309,26 +331,30 @@ func (m *NewLeader) validate() error {
 }
 
 func (m *PendingReply) validate() error {
-	if err := firstErr(checkPeer("from", m.From), checkSet("members", m.Members, 0)); err != nil {
+	if err := firstErr(checkPeer("from", m.From), checkSet("members", m.Members, 0),
+		checkIncs("incarnations", OpAdd, "members", m.Members, m.Incarnations)); err != nil {
 		return err
 	}
 	switch m.Op {
 	case OpNothing:
-		if len(m.Peers) != 0 || len(m.Voters) != 0 {
-			return errors.New("nothing with peers or voters")
+		if len(m.Peers) != 0 || len(m.Voters) != 0 || len(m.PendingIncarnations) != 0 {
+			return errors.New("nothing with peers, voters or incarnations")
 		}
 		return nil
-	case OpAdd, OpDel, OpLeave:
+	case OpAdd, OpDel, OpLeave, OpLead:
 		return firstErr(checkSet("peers", m.Peers, 1), checkPeer("pending leader", m.PendingLeader),
-			checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced))
+			checkSet("voters", m.Voters, 0), checkFlag("forced", m.Forced),
+			checkIncs("pending incarnations", m.Op, "peers", m.Peers, m.PendingIncarnations))
 	}
 	return fmt.Errorf("pending reply op %v", m.Op)
 }
 
 func (m *Heartbeat) validate() error { return checkPeer("from", m.From) }
 func (m *Probe) validate() error     { return checkPeer("from", m.From) }
-func (m *ProbeAck) validate() error  { return checkPeer("from", m.From) }
-func (m *Leave) validate() error     { return checkPeer("from", m.From) }
+func (m *ProbeAck) validate() error {
+	return firstErr(checkPeer("from", m.From), checkInc("incarnation", m.Incarnation))
+}
+func (m *Leave) validate() error { return checkPeer("from", m.From) }
 func (m *Queued) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner), checkPeer("leader", m.Leader))
 }
@@ -336,6 +362,33 @@ func (m *Queued) validate() error {
 func checkFlag(field string, f uint8) error {
 	if f > 1 {
 		return fmt.Errorf("%s is %d, want 0 or 1", field, f)
+	}
+	return nil
+}
+
+func checkInc(field string, inc uint64) error {
+	if inc == 0 {
+		return fmt.Errorf("%s is 0", field)
+	}
+	return nil
+}
+
+// checkIncs requires one non-zero incarnation per id of the list named
+// what for an ADD (and for a view's members), none for another op.
+func checkIncs(field string, op Op, what string, ids []PeerID, incs []uint64) error {
+	if op != OpAdd {
+		if len(incs) != 0 {
+			return fmt.Errorf("%s: %d for %v", field, len(incs), op)
+		}
+		return nil
+	}
+	if len(incs) != len(ids) {
+		return fmt.Errorf("%s: %d for %d %s", field, len(incs), len(ids), what)
+	}
+	for i, inc := range incs {
+		if inc == 0 {
+			return fmt.Errorf("%s: entry %d is 0", field, i)
+		}
 	}
 	return nil
 }
@@ -464,10 +517,16 @@ func decodeFields(d *msgpack.Decoder, m Message) error {
 			var x uint64
 			x, err = decodeUint(d, f.Type().Bits())
 			f.SetUint(x)
-		case reflect.Slice: // []PeerID, checked by bodyFields
-			var ids []PeerID
-			ids, err = decodeIDs(d)
-			f.Set(reflect.ValueOf(ids))
+		case reflect.Slice: // []PeerID or []uint64, checked by bodyFields
+			if f.Type() == reflect.TypeFor[[]PeerID]() {
+				var ids []PeerID
+				ids, err = decodeList[PeerID](d, 32)
+				f.Set(reflect.ValueOf(ids))
+			} else {
+				var xs []uint64
+				xs, err = decodeList[uint64](d, 64)
+				f.Set(reflect.ValueOf(xs))
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", v.Type().Field(i).Name, err)
@@ -489,7 +548,7 @@ var bodyFields = func() map[Type][]int {
 			switch f.Type.Kind() {
 			case reflect.Uint8, reflect.Uint32, reflect.Uint64:
 			default:
-				if f.Type != reflect.TypeFor[[]PeerID]() {
+				if f.Type != reflect.TypeFor[[]PeerID]() && f.Type != reflect.TypeFor[[]uint64]() {
 					panic("codec: cannot decode " + t.Name() + "." + f.Name)
 				}
 			}
@@ -529,8 +588,9 @@ func decodeUint(d *msgpack.Decoder, bits int) (uint64, error) {
 	return x, nil
 }
 
-// decodeIDs decodes a list of peer ids, checking its length before allocating.
-func decodeIDs(d *msgpack.Decoder) ([]PeerID, error) {
+// decodeList decodes a list of integers of bits bits (peer ids,
+// incarnations), checking its length before allocating. A nil list is nil.
+func decodeList[T ~uint32 | ~uint64](d *msgpack.Decoder, bits int) ([]T, error) {
 	n, err := d.DecodeArrayLen()
 	if err != nil || n == -1 {
 		return nil, err
@@ -538,15 +598,15 @@ func decodeIDs(d *msgpack.Decoder) ([]PeerID, error) {
 	if n > MaxMembers {
 		return nil, fmt.Errorf("%d entries, limit %d", n, MaxMembers)
 	}
-	ids := make([]PeerID, n)
-	for i := range ids {
-		x, err := decodeUint(d, 32)
+	xs := make([]T, n)
+	for i := range xs {
+		x, err := decodeUint(d, bits)
 		if err != nil {
 			return nil, err
 		}
-		ids[i] = PeerID(x)
+		xs[i] = T(x)
 	}
-	return ids, nil
+	return xs, nil
 }
 
 // SortedIDs returns ids sorted ascending with duplicates removed, as a new slice.

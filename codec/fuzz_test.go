@@ -29,29 +29,56 @@ func FuzzUnmarshal(f *testing.F) {
 		{byte(TypeJoin)},
 		raw(TypeJoin, "c0"),
 		raw(TypeJoin, "9201"),
-		raw(TypeJoin, "920102c0"),
-		body(TypeJoin, -1, 2),
-		body(TypeJoin, uint64(1<<32+1), 2),
-		body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}, 1, 1, []PeerID{1}, 0),
-		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 2),    // forced 2
-		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{3, 1}, 0), // voters unsorted
-		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 0, []PeerID{1}, 0),    // leader 0
-		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}),                          // previous layout
+		raw(TypeJoin, "920102"),   // previous layout
+		raw(TypeJoin, "920102c0"), // previous layout, a trailing nil
+		raw(TypeJoin, "930102c0"), // nil incarnation
+		raw(TypeJoin, "930102"),   // incarnation missing
+		body(TypeJoin, -1, 2, 1),
+		body(TypeJoin, uint64(1<<32+1), 2, 1),
+		body(TypeJoin, 1, 2, 0),  // incarnation 0
+		body(TypeJoin, 1, 2, -1), // negative incarnation
+		raw(TypeJoin, "930102cfffffffffffffffff"),
+		body(TypeReq, 1, 1, 1, OpPending, []PeerID{2}, 1, 1, []PeerID{1}, 0, []uint64{1}),
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 2, []uint64{1}),    // forced 2
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{3, 1}, 0, []uint64{1}), // voters unsorted
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 0, []PeerID{1}, 0, []uint64{1}),    // leader 0
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 0, nil),            // no incarnations
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 0, []uint64{1, 1}), // too many incarnations
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2, 3}, 1, 1, []PeerID{1}, 0, []uint64{1, 0}),
+		body(TypeReq, 1, 1, 1, OpDel, []PeerID{2}, 1, 1, []PeerID{1}, 0, []uint64{1}), // a DEL with incarnations
+		body(TypeReq, 1, 1, 1, OpLeave, []PeerID{2}, 1, 1, []PeerID{1}, 0, []uint64{}),
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}, 1, 1, []PeerID{1}, 0), // previous layout
+		body(TypeReq, 1, 1, 1, OpAdd, []PeerID{2}),                       // first layout
 		body(TypeOK, 1, 1, 1), // previous layout
 		body(TypeNewLeader, 2, 1, 1, OpAdd, 1),
-		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{2}, 0, 0, nil, 0),
-		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, []PeerID{1}, 0),
-		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 0, []PeerID{1, 3}, 0),
-		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 1, []PeerID{1, 3}, 2),
-		body(TypeNewView, 1, 1, 1, []PeerID{2, 1}, 1, 1),
-		body(TypeNewView, 1, 1, 0, []PeerID{1}, 1, 1),
-		body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, 0),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, []PeerID{2}, 0, 0, nil, 0, []uint64{1, 1}, nil),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, []PeerID{1}, 0, []uint64{1, 1}, nil),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil, 0, []uint64{1, 1}, []uint64{1}),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil, 0, []uint64{1}, nil),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil, 0, []uint64{0, 1}, nil),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 0, []PeerID{1, 3}, 0, []uint64{1, 1}, []uint64{1}),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{1, 3}, 0, []uint64{1, 1}, nil),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpAdd, 1, 1, []PeerID{4}, 1, 1, []PeerID{1, 3}, 0, []uint64{1, 1}, []uint64{0}),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 1, []PeerID{1, 3}, 2, []uint64{1, 1}, nil),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpDel, 1, 1, []PeerID{1}, 1, 1, []PeerID{1, 3}, 0, []uint64{1, 1}, []uint64{1}),
+		body(TypePendingReply, 3, 1, 1, 1, []PeerID{1, 3}, OpNothing, 0, 0, nil, 0, 0, nil, 0), // previous layout
+		body(TypeNewView, 1, 1, 1, []PeerID{2, 1}, 1, 1, []uint64{1, 1}),
+		body(TypeNewView, 1, 1, 0, []PeerID{1}, 1, 1, []uint64{1}),
+		body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, 0, []uint64{1}),
+		body(TypeNewView, 1, 1, 1, []PeerID{1, 2}, 1, 1, []uint64{1}),
+		body(TypeNewView, 1, 1, 1, []PeerID{1, 2}, 1, 1, []uint64{1, 0}),
+		body(TypeNewView, 1, 1, 1, []PeerID{1}, 1, 1), // previous layout
 		body(TypeProbe, 0, 1),
 		body(TypeProbe, 1, -1),
-		body(TypeProbeAck, 1, nil, 1, 1),
+		body(TypeProbeAck, 1, nil, 1, 1, 1),
+		body(TypeProbeAck, 1, 1, 1, 1, 0), // incarnation 0
+		body(TypeProbeAck, 1, 1, 1, 1),    // previous layout
 		body(TypeProbeAck, 1, 1, 1),
-		raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"dd80000000"),
-		raw(TypeReq, "99"+"01"+"01"+"01"+"01"+"9102"+"01"+"01"+"dd80000000"+"00"),
+		raw(TypeReq, "9a"+"01"+"01"+"01"+"01"+"dd80000000"),
+		raw(TypeReq, "9a"+"01"+"01"+"01"+"01"+"9102"+"01"+"01"+"dd80000000"+"00"),
+		raw(TypeReq, "9a"+"01"+"01"+"01"+"01"+"9102"+"01"+"01"+"9101"+"00"+"dd80000000"),
+		raw(TypeNewView, "97"+"01"+"01"+"01"+"9101"+"01"+"01"+"dd80000000"),
+		raw(TypePendingReply, "9f"+"01"+"01"+"01"+"01"+"9101"+"01"+"01"+"01"+"9102"+"01"+"01"+"9101"+"00"+"9101"+"dd80000000"),
 		raw(TypeHeartbeat, "df80000000"),
 	} {
 		f.Add(b)

@@ -21,17 +21,17 @@ func DecodeHeartbeat(b []byte, hb *Heartbeat) error {
 		return fmt.Errorf("%w: %v, want a heartbeat", ErrMalformed, Type(b[0]))
 	}
 	rest := b[1:]
-	switch { // an array of the three fields: fixarray, array16 or array32
-	case len(rest) >= 1 && rest[0] == 0x93:
+	switch { // an array of the five fields: fixarray, array16 or array32
+	case len(rest) >= 1 && rest[0] == 0x95:
 		rest = rest[1:]
-	case len(rest) >= 3 && rest[0] == 0xdc && binary.BigEndian.Uint16(rest[1:]) == 3:
+	case len(rest) >= 3 && rest[0] == 0xdc && binary.BigEndian.Uint16(rest[1:]) == 5:
 		rest = rest[3:]
-	case len(rest) >= 5 && rest[0] == 0xdd && binary.BigEndian.Uint32(rest[1:]) == 3:
+	case len(rest) >= 5 && rest[0] == 0xdd && binary.BigEndian.Uint32(rest[1:]) == 5:
 		rest = rest[5:]
 	default:
-		return fmt.Errorf("%w: HEARTBEAT: not an array of 3 fields", ErrMalformed)
+		return fmt.Errorf("%w: HEARTBEAT: not an array of 5 fields", ErrMalformed)
 	}
-	var f [3]uint64
+	var f [5]uint64
 	for i := range f {
 		var err error
 		if f[i], rest, err = uintField(rest); err != nil {
@@ -43,10 +43,12 @@ func DecodeHeartbeat(b []byte, hb *Heartbeat) error {
 		return fmt.Errorf("%w: HEARTBEAT: %d trailing bytes", ErrMalformed, len(rest))
 	case f[0]>>32 != 0:
 		return fmt.Errorf("%w: HEARTBEAT: From: %d does not fit in 32 bits", ErrMalformed, f[0])
+	case f[4]>>32 != 0:
+		return fmt.Errorf("%w: HEARTBEAT: EpochLeader: %d does not fit in 32 bits", ErrMalformed, f[4])
 	case f[0] == 0:
 		return fmt.Errorf("%w: HEARTBEAT: from is 0", ErrMalformed)
 	}
-	*hb = Heartbeat{From: PeerID(f[0]), ViewID: ViewID(f[1]), Seq: f[2]}
+	*hb = Heartbeat{From: PeerID(f[0]), ViewID: ViewID(f[1]), Seq: f[2], Epoch: f[3], EpochLeader: PeerID(f[4])}
 	return nil
 }
 

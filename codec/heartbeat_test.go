@@ -10,14 +10,16 @@ import (
 // FuzzDecodeHeartbeat: DecodeHeartbeat accepts exactly what Unmarshal accepts
 // as a heartbeat, with the same result, and fails with the same sentinel.
 func FuzzDecodeHeartbeat(f *testing.F) {
-	for _, hb := range []*Heartbeat{{From: 1}, {From: 7, ViewID: 1 << 32, Seq: 65536}, {From: math.MaxUint32, ViewID: math.MaxUint64, Seq: math.MaxUint64}} {
+	for _, hb := range []*Heartbeat{{From: 1}, {From: 7, ViewID: 1 << 32, Seq: 65536, Epoch: 2, EpochLeader: 3},
+		{From: math.MaxUint32, ViewID: math.MaxUint64, Seq: math.MaxUint64, Epoch: math.MaxUint64, EpochLeader: math.MaxUint32}} {
 		f.Add(mustMarshal(f, hb))
 	}
 	for _, b := range [][]byte{
-		nil, {7}, {7, 0x93}, {7, 0x92, 1, 1}, {7, 0x94, 1, 1, 1, 1}, {7, 0x93, 0, 1, 1}, {7, 0x93, 1, 0xff, 1},
-		{7, 0x93, 1, 1, 1, 0}, {7, 0x93, 0xd0, 0x80, 1, 1}, {7, 0x93, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1},
-		{7, 0x93, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1}, {7, 0x93, 1, 0xc0, 1}, {8, 0x92, 1, 1}, {99},
-		raw(TypeHeartbeat, "dc0003010101"), raw(TypeHeartbeat, "93ca3f800000"+"0101"),
+		nil, {7}, {7, 0x95}, {7, 0x93, 1, 1, 1}, {7, 0x94, 1, 1, 1, 1}, {7, 0x96, 1, 1, 1, 1, 1, 1}, {7, 0x95, 0, 1, 1, 1, 1},
+		{7, 0x95, 1, 0xff, 1, 1, 1}, {7, 0x95, 1, 1, 1, 1, 1, 0}, {7, 0x95, 0xd0, 0x80, 1, 1, 1, 1},
+		{7, 0x95, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1}, {7, 0x95, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+		{7, 0x95, 1, 1, 1, 1, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0}, {7, 0x95, 1, 0xc0, 1, 1, 1}, {8, 0x92, 1, 1}, {99},
+		raw(TypeHeartbeat, "dc00050101010101"), raw(TypeHeartbeat, "dd000000050101010101"), raw(TypeHeartbeat, "95ca3f800000"+"01010101"),
 	} {
 		f.Add(b)
 	}
@@ -42,7 +44,7 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 }
 
 func TestDecodeHeartbeatDoesNotAllocate(t *testing.T) {
-	b := mustMarshal(t, &Heartbeat{From: 3, ViewID: 1 << 40, Seq: 1 << 62})
+	b := mustMarshal(t, &Heartbeat{From: 3, ViewID: 1 << 40, Seq: 1 << 62, Epoch: 1 << 33, EpochLeader: 3})
 	var hb Heartbeat
 	if n := testing.AllocsPerRun(100, func() {
 		if err := DecodeHeartbeat(b, &hb); err != nil {

@@ -70,10 +70,11 @@ type Config struct {
 	// Alive, if set, is called from the reader goroutine when a heartbeat
 	// arrives from a member that Suspect reported: its silence is over.
 	Alive func(codec.PeerID)
-	// Heard, if set, is called from the reader goroutine when a heartbeat carries a
-	// view id other than the one last given to SetView, from members and
+	// Heard, if set, is called from the reader goroutine when a heartbeat
+	// carries a view id other than the one last given to SetView, or a
+	// ballot other than the one last given to SetBallot, from members and
 	// non-members alike, at most once per sender per Interval.
-	Heard func(from codec.PeerID, view codec.ViewID)
+	Heard func(hb codec.Heartbeat)
 	// Peers is the size of the hostsfile: heartbeats from senders outside
 	// 1..Peers are dropped. 0 accepts any sender.
 	Peers int
@@ -93,7 +94,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = 2 * c.Interval
 	}
 	if c.Heard == nil {
-		c.Heard = func(codec.PeerID, codec.ViewID) {}
+		c.Heard = func(codec.Heartbeat) {}
 	}
 	if c.Alive == nil {
 		c.Alive = func(codec.PeerID) {}
@@ -118,12 +119,9 @@ type Detector struct {
 	conn  *net.UDPConn
 	batch batchConn // conn, read and written a batch of datagrams per system call
 
-	mu       sync.Mutex // guards view, members, viewSet, rewatch
-	view     codec.ViewID
-	members  []codec.PeerID
-	viewSet  bool
-	rewatch  []codec.PeerID // members to watch afresh, after the view
-	changeCh chan struct{}  // 1-buffered: a view or a rewatch is waiting for Run
+	mu       sync.Mutex // guards change
+	change   change
+	changeCh chan struct{} // 1-buffered: a change is waiting for Run
 
 	// lmu guards state, Run's, which the reader updates directly: a
 	// heartbeat costs no hand-off between goroutines. state is nil while Run
@@ -212,7 +210,17 @@ func (d *Detector) LocalAddr() *net.UDPAddr { return d.conn.LocalAddr().(*net.UD
 // goroutine and never blocks; Run applies the latest view it finds.
 func (d *Detector) SetView(id codec.ViewID, members []codec.PeerID) {
 	d.mu.Lock()
-	d.view, d.members, d.viewSet = id, append([]codec.PeerID(nil), members...), true
+	d.change.view, d.change.members, d.change.viewSet = id, append([]codec.PeerID(nil), members...), true
+	d.mu.Unlock()
+	d.poke()
+}
+
+// SetBallot tells the detector the ballot this peer follows, which every
+// heartbeat carries from the next round on. It is safe from any goroutine
+// and never blocks.
+func (d *Detector) SetBallot(epoch uint64, leader codec.PeerID) {
+	d.mu.Lock()
+	d.change.epoch, d.change.leader = epoch, leader
 	d.mu.Unlock()
 	d.poke()
 }
@@ -222,7 +230,7 @@ func (d *Detector) SetView(id codec.ViewID, members []codec.PeerID) {
 // from any goroutine and never blocks; Run applies it after the latest view.
 func (d *Detector) Rewatch(members []codec.PeerID) {
 	d.mu.Lock()
-	d.rewatch = append(d.rewatch, members...)
+	d.change.rewatch = append(d.change.rewatch, members...)
 	d.mu.Unlock()
 	d.poke()
 }
@@ -234,13 +242,24 @@ func (d *Detector) poke() {
 	}
 }
 
-// pending returns the view last given to SetView and takes the members
+// change is what SetView, SetBallot and Rewatch leave for Run.
+type change struct {
+	view    codec.ViewID
+	members []codec.PeerID
+	viewSet bool
+	epoch   uint64 // the ballot
+	leader  codec.PeerID
+	rewatch []codec.PeerID // members to watch afresh, after the view
+}
+
+// pending returns the view and ballot last given and takes the members
 // waiting to be watched afresh.
-func (d *Detector) pending() (id codec.ViewID, members []codec.PeerID, ok bool, rewatch []codec.PeerID) {
+func (d *Detector) pending() change {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	rewatch, d.rewatch = d.rewatch, nil
-	return d.view, d.members, d.viewSet, rewatch
+	c := d.change
+	d.change.rewatch = nil
+	return c
 }
 
 // Stats returns the counters.
@@ -325,7 +344,7 @@ func (d *Detector) accept(hbs []codec.Heartbeat, now time.Time) {
 			d.cfg.Alive(c.hb.From)
 		}
 		if c.heard {
-			d.cfg.Heard(c.hb.From, c.hb.ViewID)
+			d.cfg.Heard(*c.hb)
 		}
 	}
 }

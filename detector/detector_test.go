@@ -68,9 +68,9 @@ func newGroup(t *testing.T, n int, interval, timeout time.Duration, addrErr func
 				g.suspects[self] = append(g.suspects[self], p)
 				g.mu.Unlock()
 			},
-			Heard: func(p codec.PeerID, v codec.ViewID) {
+			Heard: func(hb codec.Heartbeat) {
 				g.mu.Lock()
-				g.heard[self] = append(g.heard[self], heard{p, v})
+				g.heard[self] = append(g.heard[self], heard{hb.From, hb.ViewID, hb.Epoch, hb.EpochLeader})
 				g.mu.Unlock()
 			},
 			Logger: zerolog.Nop(),
@@ -231,7 +231,14 @@ func TestHeardAnotherView(t *testing.T) {
 	g.det(1).SetView(2, ids(1, 2))
 	g.det(2).SetView(1, ids(1, 2))
 	waitFor(t, "both hear the other's view", func() bool {
-		return slices.Contains(g.heardBy(1), heard{2, 1}) && slices.Contains(g.heardBy(2), heard{1, 2})
+		return slices.Contains(g.heardBy(1), heard{2, 1, 0, 0}) && slices.Contains(g.heardBy(2), heard{1, 2, 0, 0})
+	})
+
+	// The same view under another ballot is heard too.
+	g.det(2).SetView(2, ids(1, 2))
+	g.det(1).SetBallot(3, 2)
+	waitFor(t, "peer 2 hears peer 1's ballot", func() bool {
+		return slices.Contains(g.heardBy(2), heard{1, 2, 3, 2})
 	})
 
 	// A non-member is heard too.
@@ -246,7 +253,7 @@ func TestHeardAnotherView(t *testing.T) {
 	}
 	waitFor(t, "peer 1 hears view 5 from non-member 9", func() bool {
 		conn.Write(b) // UDP: repeat until it arrives (Seq is the same: only the first counts)
-		return slices.Contains(g.heardBy(1), heard{9, 5})
+		return slices.Contains(g.heardBy(1), heard{9, 5, 0, 0})
 	})
 }
 
@@ -366,8 +373,8 @@ func TestSetViewNeverBlocks(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("SetView blocked")
 	}
-	if id, _, _, _ := d.pending(); id != 999 {
-		t.Fatalf("latest view %d, want 999", id)
+	if c := d.pending(); c.view != 999 {
+		t.Fatalf("latest view %d, want 999", c.view)
 	}
 }
 

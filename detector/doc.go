@@ -21,30 +21,35 @@
 //     slow or failing DNS lookup never holds up heartbeats or timers.
 //
 // The node's event loop calls SetView after installing a view (or when it
-// stops watching, with an empty member list). SetView never blocks: it stores
-// the view and pokes Run, which applies the latest one, watches members it
-// adds from that moment, forgets members that left, and sends a heartbeat
-// round at once. Before the first SetView nothing is sent or watched.
+// stops watching, with an empty member list), SetBallot when the ballot it
+// follows changes, and Rewatch when a suspicion it checked ended. None of
+// them blocks: each stores what it is given and pokes Run, which applies the
+// latest: it watches members it adds from that moment, forgets members that
+// left, sends a heartbeat round at once on a new view, puts the ballot in
+// every later heartbeat, and watches the rewatched members afresh. Before
+// the first SetView nothing is sent or watched.
 //
 // The detector never touches node state. It talks back only through
 // Config.Suspect (once per silence of a watched member; a member is reported
-// again only after it has left the view and been added again) and
-// Config.Heard (a heartbeat carrying another view id, at most once per sender
-// per Interval). Suspect is called from Run's goroutine and Heard from the
-// reader's; both should only hand the event on: while Suspect blocks no
-// heartbeat is sent, and while Heard blocks none is read.
+// again only after Rewatch, or after it left the view and was added again),
+// Config.Alive (a member it reported is heard again) and Config.Heard (a
+// heartbeat carrying another view id or ballot, at most once per sender per
+// Interval). Suspect is called from Run's goroutine, Alive and Heard from
+// the reader's; all should only hand the event on: while Suspect blocks no
+// heartbeat is sent, and while Alive or Heard blocks none is read.
 //
 // With Config.Key every heartbeat is sealed (package seal: AES-256-GCM) for
 // its receiver: the datagram is 0xC5 followed by the sealed heartbeat, with
 // the sender id and "peer/hb/1" | receiver id as associated data. The
-// heartbeat inside carries the sender's view id and Seq, which starts at the
-// sender's wall clock (so it grows across restarts) and grows by one per
-// round. A receiver takes only a heartbeat that opens with its key, whose
-// From is the peer that sealed it, and whose Seq is above the last one it
-// took from that sender: a heartbeat replayed from another receiver, or an
-// old one, cannot keep a dead peer alive. A datagram with the wrong key, or
-// without one, is dropped and logged (auth_failed, at most once per source
-// per 10 s). Heartbeats from senders outside 1..Config.Peers are dropped.
+// heartbeat inside carries the sender's view id, its ballot and Seq, which
+// starts at the sender's wall clock (so it grows across restarts) and grows
+// by one per round. A receiver takes only a heartbeat that opens with its
+// key, whose From is the peer that sealed it, and whose Seq is above the
+// last one it took from that sender: a heartbeat replayed from another
+// receiver, or an old one, cannot keep a dead peer alive. A datagram with
+// the wrong key, or without one, is dropped and logged (auth_failed, at
+// most once per source per 10 s). Heartbeats from senders outside
+// 1..Config.Peers are dropped.
 //
 // If Run itself could not run for longer than the timeout (the process was
 // paused or starved), it cannot tell the members' silence from its own

@@ -20,8 +20,10 @@ const (
 )
 
 type heard struct {
-	from codec.PeerID
-	view codec.ViewID
+	from   codec.PeerID
+	view   codec.ViewID
+	epoch  uint64
+	leader codec.PeerID
 }
 
 // recorder collects what a loop reports; everything runs on the test's goroutine.
@@ -42,8 +44,10 @@ func newTestLoop(t *testing.T, conn *net.UDPConn) (*state, *recorder) {
 		Addr:    func(codec.PeerID) (*net.UDPAddr, error) { return nil, errors.New("not used") },
 		Suspect: func(p codec.PeerID) { rec.suspects = append(rec.suspects, p) },
 		Alive:   func(p codec.PeerID) { rec.alive = append(rec.alive, p) },
-		Heard:   func(p codec.PeerID, v codec.ViewID) { rec.heard = append(rec.heard, heard{p, v}) },
-		Logger:  zerolog.Nop(),
+		Heard: func(hb codec.Heartbeat) {
+			rec.heard = append(rec.heard, heard{hb.From, hb.ViewID, hb.Epoch, hb.EpochLeader})
+		},
+		Logger: zerolog.Nop(),
 	}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +126,7 @@ func TestLoopHeard(t *testing.T) {
 	for i, s := range steps {
 		deliver(l, s.hb, at(s.at))
 		if s.want {
-			want = append(want, heard{s.hb.From, s.hb.ViewID})
+			want = append(want, heard{s.hb.From, s.hb.ViewID, 0, 0})
 		}
 		if !slices.Equal(rec.heard, want) {
 			t.Fatalf("step %d: heard %v, want %v", i, rec.heard, want)
@@ -132,6 +136,27 @@ func TestLoopHeard(t *testing.T) {
 	deliver(l, hb(2, 6, 6), at(40))
 	if len(rec.heard) != len(want) {
 		t.Fatalf("heard %v after the view caught up", rec.heard[len(want):])
+	}
+}
+
+// TestLoopHeardBallot: a heartbeat of the same view under another ballot
+// is heard, as one of another view is; one under the same ballot is not.
+func TestLoopHeardBallot(t *testing.T) {
+	l, rec := newTestLoop(t, nil)
+	l.setView(5, ids(1, 2, 3), at(0))
+	l.epoch, l.leader = 2, 1
+	with := func(from codec.PeerID, seq, epoch uint64, leader codec.PeerID) *codec.Heartbeat {
+		b := hb(from, 5, seq)
+		b.Epoch, b.EpochLeader = epoch, leader
+		return b
+	}
+	deliver(l, with(2, 1, 2, 1), at(0))  // the same ballot
+	deliver(l, with(3, 1, 3, 2), at(1))  // a newer one
+	deliver(l, with(2, 2, 1, 1), at(2))  // an older one: the node decides
+	deliver(l, with(3, 2, 3, 2), at(12)) // still another, an Interval later
+	want := []heard{{3, 5, 3, 2}, {2, 5, 1, 1}, {3, 5, 3, 2}}
+	if !slices.Equal(rec.heard, want) {
+		t.Fatalf("heard %v, want %v", rec.heard, want)
 	}
 }
 
@@ -262,7 +287,7 @@ func deliver(l *state, hb *codec.Heartbeat, now time.Time) {
 		l.d.cfg.Alive(hb.From)
 	}
 	if heard {
-		l.d.cfg.Heard(hb.From, hb.ViewID)
+		l.d.cfg.Heard(*hb)
 	}
 }
 

@@ -71,12 +71,13 @@ func (d *Detector) Run(ctx context.Context) error {
 		case <-d.closed:
 			return nil
 		case <-d.changeCh:
-			id, members, ok, rewatch := d.pending()
+			c := d.pending()
 			work = func(now time.Time) {
-				if ok {
-					l.setView(id, members, now)
+				l.epoch, l.leader = c.epoch, c.leader
+				if c.viewSet {
+					l.setView(c.view, c.members, now)
 				}
-				for _, p := range rewatch {
+				for _, p := range c.rewatch {
 					l.tr.Rewatch(p, now)
 				}
 			}
@@ -150,6 +151,8 @@ type state struct {
 	view    codec.ViewID
 	members []codec.PeerID // as given to SetView
 	active  bool           // a view has been set
+	epoch   uint64         // the ballot, as given to SetBallot
+	leader  codec.PeerID
 
 	seq    uint64 // Seq of the last round
 	hb     []byte // the last round's encoded heartbeat
@@ -240,7 +243,7 @@ func (l *state) sendRound(now time.Time) {
 		return
 	}
 	l.seq++
-	b, err := codec.AppendMarshal(l.hb[:0], &codec.Heartbeat{From: l.d.cfg.Self, ViewID: l.view, Seq: l.seq})
+	b, err := codec.AppendMarshal(l.hb[:0], &codec.Heartbeat{From: l.d.cfg.Self, ViewID: l.view, Seq: l.seq, Epoch: l.epoch, EpochLeader: l.leader})
 	if err != nil {
 		l.hb = nil
 		l.d.log.Error().Str("event", "encode_failed").Err(err).Msg("heartbeat not encoded")
@@ -379,7 +382,8 @@ func (l *state) receive(hb *codec.Heartbeat, now time.Time) (heard, alive bool) 
 	if l.d.observed != nil {
 		l.d.observed(hb.From)
 	}
-	if l.active && hb.ViewID != l.view && (s.hinted.IsZero() || now.Sub(s.hinted) >= l.d.cfg.Interval) {
+	differs := hb.ViewID != l.view || hb.Epoch != l.epoch || hb.EpochLeader != l.leader
+	if l.active && differs && (s.hinted.IsZero() || now.Sub(s.hinted) >= l.d.cfg.Interval) {
 		s.hinted = now
 		heard = true
 	}

@@ -158,8 +158,8 @@ func TestParseTooMany(t *testing.T) {
 	}
 	b.WriteString("one\n")
 	_, err = Parse(strings.NewReader(b.String()))
-	if !errors.Is(err, ErrTooMany) || !strings.Contains(err.Error(), "line 4097") {
-		t.Fatalf("one more: err %v, want ErrTooMany at line 4097", err)
+	if want := fmt.Sprintf("line %d", MaxEntries+1); !errors.Is(err, ErrTooMany) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("one more: err %v, want ErrTooMany at %s", err, want)
 	}
 }
 

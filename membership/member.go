@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -164,10 +165,12 @@ func Listen(cfg Config) (*Member, error) {
 		Addr:       resolver.UDPAddr,
 		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
 		Alive:      func(p codec.PeerID) { push(node.Alive{Peer: p}) },
-		Heard:      func(p codec.PeerID, v codec.ViewID) { push(node.Heard{Peer: p, ViewID: v}) },
-		Peers:      s.file.Len(),
-		Key:        cfg.Key,
-		Logger:     m.log,
+		Heard: func(hb codec.Heartbeat) {
+			push(node.Heard{Peer: hb.From, ViewID: hb.ViewID, Epoch: hb.Epoch, EpochLeader: hb.EpochLeader})
+		},
+		Peers:  s.file.Len(),
+		Key:    cfg.Key,
+		Logger: m.log,
 	})
 	if err != nil {
 		m.net.Close()
@@ -198,7 +201,10 @@ func Listen(cfg Config) (*Member, error) {
 		ProbeTicks: int(max(1, (cfg.ProbeTimeout+tick-1)/tick)),
 		Rejoin:     cfg.Rejoin,
 		FastFail:   cfg.FastFail,
-		Logger:     m.log,
+		// The start time tells this process from the earlier and later
+		// ones with the same id.
+		Incarnation: uint64(time.Now().UnixNano()),
+		Logger:      m.log,
 	})
 	testCase4 := cfg.TestCase4
 	m.runner = node.NewRunner(node.Runner{

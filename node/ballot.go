@@ -44,6 +44,7 @@ type proposal struct {
 	view   codec.ViewID // the view it changes
 	op     codec.Op
 	peers  []codec.PeerID
+	incs   []uint64       // an ADD's: the joiners' incarnations, one per peer
 	leader codec.PeerID   // the leader of the view it makes
 	voters []codec.PeerID // whose OK commits it
 	forced bool           // it re-proposes a change an earlier ballot may have committed
@@ -51,26 +52,27 @@ type proposal struct {
 
 // next is the view p makes from v (p.view must be v.ID).
 func (p *proposal) next(v View) View {
-	return View{ID: p.view + 1, Leader: p.leader, Members: apply(v.Members, p.op, p.peers)}
+	members, incs := apply(v, p.op, p.peers, p.incs)
+	return View{ID: p.view + 1, Leader: p.leader, Members: members, Incs: incs}
 }
 
 func (p *proposal) reqMsg(from codec.PeerID) *codec.Req {
 	return &codec.Req{From: from, RequestID: p.req, ViewID: p.view, Op: p.op, Peers: p.peers,
-		Epoch: p.ballot.Epoch, Leader: p.leader, Voters: p.voters, Forced: flagOf(p.forced)}
+		Epoch: p.ballot.Epoch, Leader: p.leader, Voters: p.voters, Forced: flagOf(p.forced), Incarnations: p.incs}
 }
 
 func fromReq(m *codec.Req) *proposal {
 	return &proposal{req: m.RequestID, ballot: Ballot{m.Epoch, m.From}, view: m.ViewID, op: m.Op, peers: m.Peers,
-		leader: m.Leader, voters: m.Voters, forced: m.Forced == 1}
+		incs: m.Incarnations, leader: m.Leader, voters: m.Voters, forced: m.Forced == 1}
 }
 
 // fromReply is the proposal a PENDING_REPLY reports, or nil.
 func fromReply(m *codec.PendingReply) *proposal {
-	if m.Op != codec.OpAdd && m.Op != codec.OpDel && m.Op != codec.OpLeave {
+	if m.Op != codec.OpAdd && m.Op != codec.OpDel && m.Op != codec.OpLeave && m.Op != codec.OpLead {
 		return nil
 	}
 	return &proposal{req: m.PendingRequest, ballot: Ballot{m.PendingEpoch, m.PendingRequest.Leader()}, view: m.PendingView,
-		op: m.Op, peers: m.Peers, leader: m.PendingLeader, voters: m.Voters, forced: m.Forced == 1}
+		op: m.Op, peers: m.Peers, incs: m.PendingIncarnations, leader: m.PendingLeader, voters: m.Voters, forced: m.Forced == 1}
 }
 
 func flagOf(b bool) uint8 {

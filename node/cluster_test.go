@@ -31,6 +31,7 @@ type cluster struct {
 	lines    [][]string
 	views    [][]View
 	exits    []*Exit
+	starts   []uint64 // processes started per peer: the next one's incarnation
 	// filter, when set, may drop a message: return false to drop.
 	filter func(from, to codec.PeerID, m codec.Message) bool
 	// net, when set, carries the frames instead of queues (the simulator's
@@ -57,18 +58,20 @@ func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
 		lines:    make([][]string, n+1),
 		views:    make([][]View, n+1),
 		exits:    make([]*Exit, n+1),
+		starts:   make([]uint64, n+1),
 	}
 }
 
 func (c *cluster) config(id codec.PeerID) Config {
-	cfg := Config{Self: id, Peers: c.n, Leader: id == 1, RetryTicks: 3, ProbeTicks: 6, Logger: zerolog.Nop()}
+	cfg := Config{Self: id, Peers: c.n, Leader: id == 1 && c.starts[id] <= 1, RetryTicks: 3, ProbeTicks: 6, Logger: zerolog.Nop()}
 	if c.cfg != nil {
 		c.cfg(&cfg)
 	}
 	return cfg
 }
 
-// start creates (or restarts, with fresh state) peer id and starts it.
+// start creates (or restarts, with fresh state and a new incarnation) peer
+// id and starts it. A restarted peer 1 joins (-join).
 func (c *cluster) start(id codec.PeerID) {
 	c.spawn(id)
 	c.apply(id, c.nodes[id].Step(Start{}))
@@ -76,7 +79,12 @@ func (c *cluster) start(id codec.PeerID) {
 
 // spawn creates (or re-creates, with fresh state) peer id without starting it.
 func (c *cluster) spawn(id codec.PeerID) {
-	c.nodes[id] = New(c.config(id))
+	c.starts[id]++
+	cfg := c.config(id)
+	if cfg.Incarnation == 0 {
+		cfg.Incarnation = c.starts[id]
+	}
+	c.nodes[id] = New(cfg)
 	c.alive[id], c.paused[id] = true, false
 	c.exits[id] = nil
 	c.watching[id] = nil

@@ -28,7 +28,7 @@
 // installing, printing), status.go (the read-only snapshot Runner.Status
 // answers), node.go (inputs, outputs, Step).
 //
-// Three mechanisms keep views agreed and true:
+// Four mechanisms keep views agreed and true:
 //
 //   - Ballots. Leadership is ordered by a ballot (epoch, leader id), like
 //     raft's term (ballot.go). Every leader's message carries its ballot; a
@@ -42,6 +42,9 @@
 //     unchanged unless one of its voters' promises shows it never
 //     committed. So a view id never names two views, whatever fails,
 //     stalls or is cut off, and a side without a quorum changes nothing.
+//     Every heartbeat carries its sender's ballot too, so a member that
+//     still follows a peer that no longer leads learns of the newer ballot
+//     within a heartbeat, however the messages that carried it were lost.
 //   - Verified suspicion. A detector timeout is only a suspicion. The node
 //     probes the suspect over TCP; its event loop answers (suspicion.go).
 //     Only a refused connection or an unanswered probe is a failure: then the
@@ -51,12 +54,21 @@
 //     already removes the peer. A member that has not seen its leader fail
 //     checks it before it promises a peer taking over; a leader that is
 //     alive answers a challenger with a higher ballot of its own.
+//   - Incarnations. A view records each member's incarnation (its
+//     process's start time), and a JOIN and a probe's answer carry the
+//     sender's. A restarted peer, which forgot what its old process promised
+//     and accepted, never takes that process's place: its JOIN shows the
+//     members that the old process is gone, for certain and at once, and it
+//     is removed before the new one is added.
 //   - Catching up. Every NEWVIEW carries an installed view, which is
 //     committed: a peer installs the next view from whoever sends it, and a
 //     newer view without it means it was removed. A peer that is behind (its
 //     heartbeats carry an older view id, it answers with an older view, it
 //     asks to join though it is a member) is sent the views it missed, in
-//     order.
+//     order; a view more than one ahead waits until the ones between have
+//     been asked for. A removed peer shows the view that removed it to
+//     whoever is behind it, and a candidate that cannot reach a quorum of its
+//     view asks every host, in case the group went on without it.
 //
 // docs/report.md and docs/simulation.md explain the rules with the schedules
 // that required them.

@@ -40,7 +40,7 @@ func (n *Node) exit(code int, reason string, flush bool, msg string) {
 // NEWVIEW alone: the REQ was lost, or it catches up) is reported first, so
 // that every survivor reports every removed peer once.
 func (n *Node) install(v View) {
-	if v.Has(n.cfg.Self) {
+	if n.inView(v) {
 		for _, p := range n.view.Members {
 			if m := n.members[p]; m != nil && !m.failed && !m.leaving && !v.Has(p) {
 				m.failed = true
@@ -56,13 +56,23 @@ func (n *Node) install(v View) {
 	if n.accepted != nil && n.accepted.view < v.ID {
 		n.accepted = nil
 	}
-	if !v.Has(n.cfg.Self) {
+	if !n.inView(v) {
 		n.removed()
 		return
 	}
 	n.syncMembers(v)
 	for _, p := range v.Members {
 		delete(n.forwarded, p)
+		if m := n.members[p]; m != nil && m.decided && n.role == roleMember {
+			// The REQ that removed it was for an earlier view: this one
+			// keeps it, and it is failed here only if it is down.
+			m.decided = false
+			if !m.down {
+				m.failed = false
+				n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(p)).
+					Str("why", "its removal was not committed").Msg("peer reported unreachable is alive")
+			}
+		}
 	}
 	if n.role == roleJoining {
 		n.role = roleMember
@@ -102,7 +112,22 @@ func (n *Node) removed() {
 // viewMsg carries view v and the ballot this node follows.
 func (n *Node) viewMsg(v View) *codec.NewView {
 	return &codec.NewView{From: n.cfg.Self, ViewID: v.ID, Leader: v.Leader, Members: v.Members,
-		Epoch: n.ballot.Epoch, EpochLeader: n.ballot.Leader}
+		Epoch: n.ballot.Epoch, EpochLeader: n.ballot.Leader, Incarnations: v.Incs}
+}
+
+// viewOf is the view a NEWVIEW carries.
+func viewOf(m *codec.NewView) View {
+	return View{ID: m.ViewID, Leader: m.Leader, Members: m.Members, Incs: m.Incarnations}
+}
+
+// inView reports whether this process is a member of v: its id, with its
+// incarnation. A view with this id under another incarnation holds an
+// earlier (or later) process of this peer, not this one.
+func (n *Node) inView(v View) bool {
+	if n.broken.impersonate {
+		return v.Has(n.cfg.Self)
+	}
+	return v.Inc(n.cfg.Self) == n.cfg.Incarnation
 }
 
 // tell answers a message that comes from an older ballot or another view:

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"slices"
-
 	"peer/codec"
 )
 
@@ -12,14 +10,16 @@ import (
 // per leader, and answers QUEUED naming it. The joiner then asks that leader
 // alone while it answers, and every host again only when it stops: a storm of
 // peers starting together costs one JOIN each, not one to every host. A
-// joiner installs the first view that contains it.
+// joiner installs the first view that contains it, under its incarnation: a
+// view holding an earlier process of the same peer is not its own, and its
+// JOIN makes the group remove that one before it adds this one.
 
 func (n *Node) start() {
 	n.log.Info().Str("event", "start").Bool("starts_group", n.cfg.Leader).Int("peers", n.cfg.Peers).Msg("starting")
 	if n.cfg.Leader {
 		n.role = roleLeader
 		n.ballot = Ballot{Epoch: 1, Leader: n.cfg.Self}
-		n.install(View{ID: 1, Leader: n.cfg.Self, Members: []codec.PeerID{n.cfg.Self}})
+		n.install(View{ID: 1, Leader: n.cfg.Self, Members: []codec.PeerID{n.cfg.Self}, Incs: []uint64{n.cfg.Incarnation}})
 		n.advance()
 		return
 	}
@@ -37,7 +37,11 @@ func (n *Node) sendJoin(to codec.PeerID) {
 		n.sendJoinAll()
 		return
 	}
-	n.send1(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+	n.send1(to, n.joinMsg())
+}
+
+func (n *Node) joinMsg() *codec.Join {
+	return &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self, Incarnation: n.cfg.Incarnation}
 }
 
 // queued is the leader a joiner waits on: the one that answered QUEUED, and
@@ -55,11 +59,30 @@ func (n *Node) retryJoin() {
 	q := &n.queued
 	if q.leader != 0 && n.tick-q.heard < uint64(n.cfg.ProbeTicks) {
 		n.joinSentAt = n.tick
-		n.send1(q.leader, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+		n.send1(q.leader, n.joinMsg())
 		return
 	}
 	*q = queued{}
 	n.sendJoin(0)
+}
+
+// showRemoval: a peer that a view removed knows that view, which the peer
+// asking it (a candidate, or a member catching it up) may not: the
+// committing leader can have died with its NEWVIEW half sent. It shows it,
+// and reports whether it did.
+func (n *Node) showRemoval(m codec.Message) bool {
+	var behind bool
+	switch m := m.(type) {
+	case *codec.NewLeader:
+		behind = m.ViewID < n.view.ID
+	case *codec.NewView:
+		behind = m.ViewID < n.view.ID
+	}
+	if !behind || n.ballot.Leader == 0 || !n.fresh(m.Sender()) {
+		return behind
+	}
+	n.send1(m.Sender(), n.viewMsg(n.view))
+	return true
 }
 
 // onQueued: a leader queued this joiner's JOIN. It waits on the highest
@@ -90,20 +113,24 @@ func (n *Node) sendJoinAll() {
 			to = append(to, p)
 		}
 	}
-	n.send(to, &codec.Join{From: n.cfg.Self, Joiner: n.cfg.Self})
+	n.send(to, n.joinMsg())
 }
 
 func (n *Node) stepJoining(m codec.Message) {
+	if n.showRemoval(m) {
+		return
+	}
 	switch m := m.(type) {
 	case *codec.NewView:
-		if !slices.Contains(m.Members, n.cfg.Self) || m.ViewID <= n.view.ID {
-			n.stale(m, "a view without this peer, or not newer than the one that removed it")
+		w := viewOf(m)
+		if !n.inView(w) || m.ViewID <= n.view.ID {
+			n.stale(m, "a view without this process, or not newer than the one that removed it")
 			return
 		}
 		// It follows the group's ballot from now on, whatever it followed
 		// before it was removed.
 		n.ballot = Ballot{m.Epoch, m.EpochLeader}
-		n.install(View{ID: m.ViewID, Leader: m.Leader, Members: m.Members})
+		n.install(w)
 	case *codec.NewLeader:
 		// A new leader asks the joiners it knows of; this one is in no view
 		// yet: the leader brings it up to date.

@@ -35,20 +35,23 @@ func (n *Node) stepLeader(m codec.Message) {
 }
 
 // onJoin queues a joiner (a leader or candidate); a member asking again is
-// brought up to date instead: it missed the NEWVIEW that added it.
+// brought up to date instead: it missed the NEWVIEW that added it. A new
+// incarnation of a member is queued too: its old one has failed, and is
+// removed first.
 func (n *Node) onJoin(m *codec.Join) {
 	j := m.Joiner
 	if !n.inRange(j) || j == n.cfg.Self {
 		n.stale(m, "joiner out of range")
 		return
 	}
-	if n.view.Has(j) {
-		if !n.failed(j) {
-			n.catchUp(j, 0)
+	if n.view.Has(j) && !n.restarted(m) {
+		if m := n.members[j]; m == nil || !m.decided {
+			n.catchUp(j, 0) // even if it failed here: it runs, and may answer once in
 		}
 		return
 	}
 	n.send1(j, n.queuedMsg(j)) // it asks this leader alone from now on
+	n.joinIncs[j] = m.Incarnation
 	if slices.Contains(n.joins, j) {
 		return
 	}
@@ -59,7 +62,11 @@ func (n *Node) onJoin(m *codec.Join) {
 
 // advance starts the next change if none is running: removals first, every
 // failed member at once, then every member leaving, then every waiting
-// joiner at once.
+// joiner at once (a new incarnation of a member waits for its old one's
+// removal). A leader whose view names another leader (it took over from a
+// peer that is still a member, or a change named someone else) and has
+// nothing else to change shows itself with a LEAD change: the printed leader
+// is always the one that leads.
 func (n *Node) advance() {
 	if n.role != roleLeader || n.change != nil {
 		return
@@ -71,7 +78,7 @@ func (n *Node) advance() {
 		}
 	}
 	if len(dels) > 0 {
-		n.propose(codec.OpDel, dels)
+		n.propose(codec.OpDel, dels, nil)
 		return
 	}
 	var leaves []codec.PeerID
@@ -81,24 +88,37 @@ func (n *Node) advance() {
 		}
 	}
 	if len(leaves) > 0 {
-		n.propose(codec.OpLeave, leaves)
+		n.propose(codec.OpLeave, leaves, nil)
 		return
 	}
-	var adds []codec.PeerID
+	var adds, wait []codec.PeerID
 	for _, p := range n.joins {
-		if !n.view.Has(p) {
+		switch {
+		case !n.view.Has(p):
 			adds = append(adds, p)
+		case (n.failed(p) || n.checking(p)) && n.view.Inc(p) != n.joinIncs[p]:
+			wait = append(wait, p) // a new process: the old one is removed first
 		}
 	}
-	n.joins = n.joins[:0]
-	if len(adds) > 0 {
-		n.propose(codec.OpAdd, codec.SortedIDs(adds))
+	n.joins = wait
+	if len(adds) == 0 {
+		if n.view.Leader != n.cfg.Self {
+			n.propose(codec.OpLead, []codec.PeerID{n.cfg.Self}, nil)
+		}
+		return
 	}
+	adds = codec.SortedIDs(adds)
+	incs := make([]uint64, len(adds))
+	for i, p := range adds {
+		incs[i] = n.joinIncs[p]
+		delete(n.joinIncs, p)
+	}
+	n.propose(codec.OpAdd, adds, incs)
 }
 
-// propose runs a change of this leader's own.
-func (n *Node) propose(op codec.Op, peers []codec.PeerID) {
-	n.run(&proposal{req: n.newRequest(), ballot: n.ballot, view: n.view.ID, op: op, peers: peers, leader: n.cfg.Self})
+// propose runs a change of this leader's own (incs: an ADD's incarnations).
+func (n *Node) propose(op codec.Op, peers []codec.PeerID, incs []uint64) {
+	n.run(&proposal{req: n.newRequest(), ballot: n.ballot, view: n.view.ID, op: op, peers: peers, incs: incs, leader: n.cfg.Self})
 }
 
 // run starts proposal p (its request id, ballot, view and value set).
@@ -210,16 +230,45 @@ func (n *Node) testCase4() {
 	n.exit(0, "testcase 4", true, "crashing")
 }
 
-// onHeard: a heartbeat carried another view id. A peer that is behind is
-// brought up to date (a member that missed a NEWVIEW, whoever its leader
-// is now), and a removed peer that still thinks it is in is told. A peer
-// that is ahead is sent this node's view, so that it does the same for it.
-func (n *Node) onHeard(p codec.PeerID, id codec.ViewID) {
-	switch {
+// onHeard: a heartbeat carried another view id or ballot. A peer that is
+// behind is brought up to date (a member that missed a NEWVIEW, whoever its
+// leader is now), and a removed peer that still thinks it is in is told. A
+// peer that is ahead is sent this node's view, so that it does the same for
+// it. In the same view, a higher ballot means that another member follows
+// someone else (heardBallot).
+func (n *Node) onHeard(h Heard) {
+	switch p := h.Peer; {
 	case n.role == roleJoining || !n.inRange(p):
-	case id < n.view.ID:
-		n.catchUp(p, id)
-	case id > n.view.ID && n.fresh(p):
+	case h.ViewID < n.view.ID:
+		n.catchUp(p, h.ViewID)
+	case h.ViewID > n.view.ID && n.fresh(p):
 		n.send1(p, n.viewMsg(n.view))
+	case h.ViewID == n.view.ID:
+		n.heardBallot(Ballot{h.Epoch, h.EpochLeader})
+	}
+}
+
+// heardBallot: a member of this view follows ballot b, higher than this
+// node's. Every member learns so within a heartbeat, however the messages
+// that carried b were lost; otherwise a member could keep following a peer
+// that no longer leads while the others wait for it to take over. It is a
+// third party's word: a member whose leader is up checks that leader first
+// (its answer carries the ballot it follows), as for a NEWLEADER; one whose
+// leader is down, and a candidate, follow b; a leader, alive, runs a ballot
+// above it, as when a candidate asks it (even when b's leader is no longer a
+// member: the members that still follow b must follow this leader again).
+func (n *Node) heardBallot(b Ballot) {
+	if !n.ballot.Less(b) || n.leaving || n.broken.deafToBallots {
+		return
+	}
+	switch leader := n.ballot.Leader; {
+	case n.role == roleLeader:
+		n.outbid(b, b.Leader)
+	case !n.view.Has(b.Leader):
+		// A ballot led by a removed peer leads nothing.
+	case n.role == roleMember && n.members[leader] != nil && !n.down(leader) && !n.members[leader].leaving:
+		n.onSuspect(leader) // nothing if a check is already in progress
+	default:
+		n.follow(b, false)
 	}
 }

@@ -11,17 +11,21 @@ import (
 func (n *Node) stepMember(m codec.Message) {
 	switch m := m.(type) {
 	case *codec.Join:
+		n.restarted(m)
 		switch j := m.Joiner; {
 		case n.view.Has(j) && !n.failed(j):
 			// It is in the view but missed the NEWVIEW that added it (its
 			// leader may have died while sending it): tell it.
 			n.catchUp(j, 0)
-		case n.inRange(j) && j != n.cfg.Self && n.ballot.Leader != n.cfg.Self:
+		case n.view.Has(j) && n.view.Inc(j) == m.Incarnation:
+			// This node found it down, but it runs: tell it too.
+			n.catchUp(j, 0)
+		case n.inRange(j) && j != n.cfg.Self && n.ballot.Leader != n.cfg.Self && n.ballot.Leader != j:
 			// Passed on once per leader, however often the joiner asks;
 			// the joiner learns whom to ask from now on.
 			if n.forwarded[j] != n.ballot.Leader {
 				n.forwarded[j] = n.ballot.Leader
-				n.send1(n.ballot.Leader, &codec.Join{From: n.cfg.Self, Joiner: j})
+				n.send1(n.ballot.Leader, &codec.Join{From: n.cfg.Self, Joiner: j, Incarnation: m.Incarnation})
 			}
 			if m.From == j {
 				n.send1(j, n.queuedMsg(j))
@@ -42,23 +46,42 @@ func (n *Node) stepMember(m codec.Message) {
 // follows: from now on it refuses anything older. A leader or candidate
 // becomes a member; its change, round and queued joins are dropped (the
 // joiners ask again), and a candidate's takeover did not happen: the leader
-// it replaced is no longer removed whatever happens. The leader of b is not
-// failed here, unless a leader decided so.
-func (n *Node) follow(b Ballot) {
-	if !n.ballot.Less(b) {
+// it replaced is no longer removed whatever happens.
+//
+// leaderUp says that what brought b shows its leader running (a message of
+// its own, a view it committed): a failure this node found is then
+// forgotten. A ballot heard from a third party (a heartbeat, a probe's
+// answer) shows nothing of the sort, so the first message of its leader
+// under it does.
+func (n *Node) follow(b Ballot, leaderUp bool) {
+	switch {
+	case n.ballot.Less(b):
+		n.ballot, n.hearsay = b, !leaderUp
+		if n.role == roleLeader || n.role == roleCandidate {
+			n.log.Info().Str("event", "step_down").Stringer("ballot", b).Msg("a higher ballot leads: following it")
+			if r := n.round; r != nil && n.members[r.replaces] != nil {
+				// The takeover did not happen: the leader it replaced is
+				// failed only if it is still down here.
+				m := n.members[r.replaces]
+				m.decided = false
+				if m.failed && !m.down {
+					m.failed = false
+					n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(r.replaces)).
+						Str("why", "takeover abandoned").Msg("peer reported unreachable is alive")
+				}
+			}
+			n.role = roleMember
+			n.change, n.round, n.joins = nil, nil, nil
+		}
+		n.log.Info().Str("event", "new_leader").Uint32("leader", uint32(b.Leader)).Stringer("ballot", b).
+			Uint64("view_id", uint64(n.view.ID)).Msg("following")
+	case b != n.ballot || !n.hearsay:
 		return
 	}
-	n.ballot = b
-	if n.role == roleLeader || n.role == roleCandidate {
-		n.log.Info().Str("event", "step_down").Stringer("ballot", b).Msg("a higher ballot leads: following it")
-		if r := n.round; r != nil && n.members[r.replaces] != nil {
-			n.members[r.replaces].decided = false
-		}
-		n.role = roleMember
-		n.change, n.round, n.joins = nil, nil, nil
+	if !leaderUp {
+		return
 	}
-	n.log.Info().Str("event", "new_leader").Uint32("leader", uint32(b.Leader)).Stringer("ballot", b).
-		Uint64("view_id", uint64(n.view.ID)).Msg("following")
+	n.hearsay = false
 	if m := n.members[b.Leader]; m != nil && (m.failed || m.suspected) {
 		// It leads this node now: it was up after all.
 		*m = member{}
@@ -91,7 +114,7 @@ func (n *Node) onReq(m *codec.Req) {
 		n.tell(m.From, m, "older ballot")
 		return
 	}
-	n.follow(b)
+	n.follow(b, true)
 	if m.ViewID != n.view.ID {
 		n.tell(m.From, m, "other view")
 		return
@@ -125,7 +148,7 @@ func (n *Node) onReq(m *codec.Req) {
 // if it is higher; a sender that is behind is brought up to date by a
 // leader or candidate.
 func (n *Node) onNewView(m *codec.NewView) {
-	w := View{ID: m.ViewID, Leader: m.Leader, Members: m.Members}
+	w := viewOf(m)
 	switch {
 	case w.ID < n.view.ID:
 		n.catchUp(m.From, w.ID) // the sender is behind
@@ -136,15 +159,24 @@ func (n *Node) onNewView(m *codec.NewView) {
 			n.outbid(b, m.From) // a candidate refused this leader's REQ
 			return
 		}
-		n.follow(b)
+		n.follow(b, b.Leader == m.From)
 		return
 	}
 	if n.role == roleCandidate && n.broken.ignoreNewer {
 		n.stale(m, "ignoring newer views")
 		return
 	}
+	if w.ID > n.view.ID+1 && n.gapAsked != w.ID {
+		// Views are installed in order: the sender is shown this node's
+		// view, and sends the ones between (catchUp). If it cannot (its
+		// history is too short), it sends this view again, which is then
+		// installed.
+		n.gapAsked = w.ID
+		n.send1(m.From, n.viewMsg(n.view))
+		return
+	}
 	if w.Has(m.EpochLeader) {
-		n.follow(Ballot{m.Epoch, m.EpochLeader}) // (a ballot led by a removed peer leads nothing)
+		n.follow(Ballot{m.Epoch, m.EpochLeader}, true) // (a ballot led by a removed peer leads nothing)
 	}
 	if w.ID > n.view.ID+1 && w.Has(n.cfg.Self) {
 		n.log.Warn().Str("event", "views_skipped").Uint64("from_view", uint64(n.view.ID)).Uint64("to_view", uint64(w.ID)).
@@ -194,14 +226,16 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 		n.answerTakeover()  // the check may be over already
 		return
 	}
-	n.follow(b)
+	n.follow(b, true)
 	r := &codec.PendingReply{
 		From: n.cfg.Self, RequestID: m.RequestID,
 		ViewID: n.view.ID, Leader: n.view.Leader, Members: n.view.Members, Op: codec.OpNothing,
 	}
+	r.Incarnations = n.view.Incs
 	if p := n.accepted; p != nil && p.view == n.view.ID {
 		r.Op, r.PendingRequest, r.PendingView, r.Peers = p.op, p.req, p.view, p.peers
 		r.PendingEpoch, r.PendingLeader, r.Voters, r.Forced = p.ballot.Epoch, p.leader, p.voters, flagOf(p.forced)
+		r.PendingIncarnations = p.incs
 	}
 	n.send1(m.From, r)
 }

@@ -110,14 +110,31 @@ func (n *Node) successor() codec.PeerID {
 // failed takes over if it is the lowest member whose check has not failed.
 // The others wait for its NEWLEADER; they follow no one new until a
 // takeover really happens. (A leader that a change removes, but that still
-// answers, is not taken over from: it is running that change.)
+// answers, is not taken over from: it is running that change.) When the
+// leader followed is no longer a member, the view's own leader takes over if
+// it is up: the change that removed the old one named it. A member that
+// follows a ballot of its own (an earlier process of this peer led it) runs
+// a new one.
 func (n *Node) maybeTakeOver() {
 	if n.role != roleMember || n.leaving {
 		return
 	}
 	leader := n.ballot.Leader
+	if leader == n.cfg.Self {
+		n.becomeCandidate(0)
+		return
+	}
 	if m := n.members[leader]; m != nil && !m.down && !m.leaving {
 		return
+	}
+	if named := n.view.Leader; !n.view.Has(leader) && n.view.Has(named) {
+		if named == n.cfg.Self {
+			n.becomeCandidate(0)
+			return
+		}
+		if m := n.members[named]; m != nil && !m.down && !m.leaving {
+			return // the named leader takes over
+		}
 	}
 	for _, p := range n.view.Members {
 		if p == n.cfg.Self {

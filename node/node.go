@@ -30,7 +30,13 @@ type Config struct {
 	// this long after, even if its removal has not been committed. Default
 	// 2*ProbeTicks.
 	LeaveTicks int
-	Logger     zerolog.Logger
+	// Incarnation tells this process from the earlier and later ones of the
+	// same peer (its start time): a view records the incarnation of each
+	// member, so a restarted peer never takes its old self's place, which
+	// may have promised and accepted what the new one does not know.
+	// Default 1.
+	Incarnation uint64
+	Logger      zerolog.Logger
 }
 
 // Input is one thing that happens to a node.
@@ -53,10 +59,13 @@ type Alive struct{ Peer codec.PeerID }
 // its address, so its process is gone.
 type Refused struct{ Peer codec.PeerID }
 
-// Heard reports a heartbeat from Peer carrying a view id other than ours.
+// Heard reports a heartbeat from Peer carrying a view id or a ballot
+// (Epoch, EpochLeader) other than ours.
 type Heard struct {
-	Peer   codec.PeerID
-	ViewID codec.ViewID
+	Peer        codec.PeerID
+	ViewID      codec.ViewID
+	Epoch       uint64
+	EpochLeader codec.PeerID
 }
 
 // Tick is the passage of time: Count ticks (0 counts as one). A runner may
@@ -75,8 +84,8 @@ type Leave struct{}
 // TestCase4 is the course's -t action, for a leader of a view of every host
 // with no change running: a DEL of the highest id whose REQ goes to every
 // member except the next leader, then an exit once the REQs have left
-// (Exit.Flush). Anywhere else it does nothing: cmd/peer sends it after each
-// view this peer installs as the leader of every host.
+// (Exit.Flush). Anywhere else it does nothing: package membership sends it
+// after each view this peer installs as the leader of every host.
 type TestCase4 struct{}
 
 func (Start) isInput()     {}
@@ -121,6 +130,7 @@ type Output struct {
 	Sends   []Send
 	Views   []View // installed in this step, in order (their lines are in Lines)
 	Watch   *Watch
+	Ballot  *Ballot        // the ballot followed changed: the heartbeats carry it
 	Rewatch []codec.PeerID // suspicions that ended: watch these members afresh
 	Connect []codec.PeerID // connect to these peers now: this node may soon have to reach them all
 	Lines   []string
@@ -139,6 +149,8 @@ type broken struct {
 	rawSuspicion   bool // a detector timeout is taken as a failure, unchecked
 	neverRevoke    bool // a suspicion or failure is never undone
 	noQuorum       bool // a change or takeover goes ahead without a quorum
+	deafToBallots  bool // a heartbeat's ballot is ignored
+	impersonate    bool // a joiner takes any view with its id, whatever the incarnation
 }
 
 type role uint8
@@ -161,6 +173,9 @@ type Node struct {
 	cfg    Config
 	log    zerolog.Logger
 	broken broken // deliberately broken variants, set only by tests
+	// checkFailed, set only by the simulator's checker, hears every member
+	// this node's own check finds down (with its incarnation and the view).
+	checkFailed func(p codec.PeerID, inc uint64, view codec.ViewID)
 
 	role   role
 	tick   uint64
@@ -170,6 +185,9 @@ type Node struct {
 	view     View
 	history  []View                   // the last views installed, oldest first; the last is view
 	ballot   Ballot                   // the highest ballot acknowledged; its leader is the one followed
+	beacon   Ballot                   // the ballot last given to the detector (Output.Ballot)
+	hearsay  bool                     // ballot came from a third party: its leader has not shown itself under it
+	gapAsked codec.ViewID             // a view more than one ahead, held back while the ones between are asked for
 	accepted *proposal                // the proposal for view this node accepted (its pending operation)
 	members  map[codec.PeerID]*member // one record per other member of view
 	told     map[codec.PeerID]told    // when a peer was last told of a newer view or ballot
@@ -185,6 +203,7 @@ type Node struct {
 	queued     queued                        // joiner: the leader that queued its JOIN
 	forwarded  map[codec.PeerID]codec.PeerID // member: the leader each joiner's JOIN was passed to
 	joins      []codec.PeerID                // leader or candidate: joiners waiting, in arrival order
+	joinIncs   map[codec.PeerID]uint64       // leader or candidate: the incarnation each joiner asked with
 	change     *change                       // leader: the change in progress
 	round      *round                        // candidate: the NEWLEADER round
 
@@ -202,12 +221,16 @@ func New(cfg Config) *Node {
 	if cfg.LeaveTicks < 1 {
 		cfg.LeaveTicks = 2 * cfg.ProbeTicks
 	}
+	if cfg.Incarnation == 0 {
+		cfg.Incarnation = 1
+	}
 	return &Node{
 		cfg:       cfg,
 		log:       cfg.Logger.With().Str("component", "node").Logger(),
 		members:   map[codec.PeerID]*member{},
 		told:      map[codec.PeerID]told{},
 		forwarded: map[codec.PeerID]codec.PeerID{},
+		joinIncs:  map[codec.PeerID]uint64{},
 	}
 }
 
@@ -239,7 +262,7 @@ func (n *Node) Step(in Input) Output {
 		case Refused:
 			n.onRefused(in.Peer)
 		case Heard:
-			n.onHeard(in.Peer, in.ViewID)
+			n.onHeard(in)
 		case Tick:
 			n.onTick(max(in.Count, 1))
 		case Crash:
@@ -250,6 +273,11 @@ func (n *Node) Step(in Input) Output {
 			n.testCase4()
 		}
 		n.maybeTakeOver()
+		if n.ballot != n.beacon {
+			n.beacon = n.ballot
+			b := n.ballot
+			n.out.Ballot = &b
+		}
 	}
 	n.out.Ticks = n.needsTicks()
 	out := n.out
@@ -271,7 +299,8 @@ func (n *Node) receive(m codec.Message) {
 	case *codec.Probe:
 		// Answered in every role: it asks whether this process runs, and
 		// whom it follows.
-		n.send1(from, &codec.ProbeAck{From: n.cfg.Self, Nonce: m.Nonce, Epoch: n.ballot.Epoch, EpochLeader: n.ballot.Leader})
+		n.send1(from, &codec.ProbeAck{From: n.cfg.Self, Nonce: m.Nonce, Epoch: n.ballot.Epoch, EpochLeader: n.ballot.Leader,
+			Incarnation: n.cfg.Incarnation})
 		return
 	case *codec.ProbeAck:
 		n.onProbeAck(m)
@@ -339,6 +368,7 @@ func (n *Node) onTick(count uint64) {
 		if due(n.round.sentAt) {
 			n.round.sentAt = n.tick
 			n.send(n.awaited(), n.newLeaderMsg())
+			n.askStrangers()
 		}
 	}
 }

@@ -23,11 +23,13 @@ type Connector interface {
 	Connect(to []codec.PeerID)
 }
 
-// Watcher is the failure detector's side that follows the view. SetView and
-// Rewatch must never block.
+// Watcher is the failure detector's side that follows the view. Its methods
+// must never block.
 type Watcher interface {
 	// SetView makes the detector watch the members of a view.
 	SetView(id codec.ViewID, members []codec.PeerID)
+	// SetBallot gives the ballot this node follows to the heartbeats.
+	SetBallot(epoch uint64, leader codec.PeerID)
 	// Rewatch makes the detector watch members afresh: a suspicion of them
 	// ended, and it reports them again after a new silence.
 	Rewatch(members []codec.PeerID)
@@ -109,6 +111,9 @@ func (r *Runner) Run(ctx context.Context, inputs <-chan Input) (Exit, error) {
 		}
 		if w := out.Watch; w != nil {
 			r.Detector.SetView(w.View, w.Members)
+		}
+		if b := out.Ballot; b != nil {
+			r.Detector.SetBallot(b.Epoch, b.Leader)
 		}
 		if len(out.Rewatch) > 0 {
 			r.Detector.Rewatch(out.Rewatch)

@@ -49,6 +49,8 @@ func (w *fakeWatcher) SetView(_ codec.ViewID, members []codec.PeerID) {
 	w.mu.Unlock()
 }
 
+func (w *fakeWatcher) SetBallot(uint64, codec.PeerID) {}
+
 func (w *fakeWatcher) Rewatch(members []codec.PeerID) {
 	w.mu.Lock()
 	w.rewatch = append(w.rewatch, members...)
@@ -136,8 +138,8 @@ func TestRunnerIdleSuspicionGetsFullWait(t *testing.T) {
 	w := &fakeWatcher{}
 	inputs := make(chan Input)
 	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
-	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}} // view 2 [1,2], then idle
-	time.Sleep(probeTicks * time.Millisecond * 3 / 4)       // quiet for most of a probe wait
+	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2, Incarnation: 1}} // view 2 [1,2], then idle
+	time.Sleep(probeTicks * time.Millisecond * 3 / 4)                       // quiet for most of a probe wait
 	suspected := time.Now()
 	inputs <- Suspect{Peer: 2}
 	want := [][]codec.PeerID{{1}, {1, 2}, {1}}
@@ -163,8 +165,8 @@ func TestRunnerWakesForProbeDeadline(t *testing.T) {
 	w := &fakeWatcher{}
 	inputs := make(chan Input)
 	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
-	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}} // a lone leader commits view 2 [1,2] at once
-	inputs <- Suspect{Peer: 2}                              // nobody answers the probe
+	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2, Incarnation: 1}} // a lone leader commits view 2 [1,2] at once
+	inputs <- Suspect{Peer: 2}                                              // nobody answers the probe
 	want := [][]codec.PeerID{{1}, {1, 2}, {1}}
 	deadline := time.Now().Add(30 * time.Second)
 	for !slices.EqualFunc(w.seen(), want, slices.Equal) {
@@ -182,9 +184,9 @@ func TestRunnerRewatchesAfterProbeAnswer(t *testing.T) {
 	w := &fakeWatcher{}
 	inputs := make(chan Input)
 	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
-	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2}}
+	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2, Incarnation: 1}}
 	inputs <- Suspect{Peer: 2}
-	inputs <- Receive{Msg: &codec.ProbeAck{From: 2, Nonce: 1, Epoch: 1, EpochLeader: 1}}
+	inputs <- Receive{Msg: &codec.ProbeAck{From: 2, Nonce: 1, Epoch: 1, EpochLeader: 1, Incarnation: 1}}
 	deadline := time.Now().Add(30 * time.Second)
 	// 2 is watched afresh when it enters the view, and again after the answer.
 	for !slices.Equal(w.rewatched(), []codec.PeerID{2, 2}) {

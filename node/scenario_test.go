@@ -57,9 +57,9 @@ func TestStaleMessagesIgnored(t *testing.T) {
 func TestNewViewFromAnyPeer(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	joinAll(c)
-	c.step(2, Receive{Msg: &codec.NewView{From: 3, ViewID: 4, Leader: 1, Members: ids(1, 2), Epoch: 1, EpochLeader: 1}})
+	c.step(2, Receive{Msg: &codec.NewView{From: 3, ViewID: 4, Leader: 1, Members: ids(1, 2), Epoch: 1, EpochLeader: 1, Incarnations: []uint64{1, 1}}})
 	wantView(t, c, 2, 4, 1, 1, 2)
-	c.step(3, Receive{Msg: &codec.NewView{From: 2, ViewID: 4, Leader: 1, Members: ids(1, 2), Epoch: 1, EpochLeader: 1}})
+	c.step(3, Receive{Msg: &codec.NewView{From: 2, ViewID: 4, Leader: 1, Members: ids(1, 2), Epoch: 1, EpochLeader: 1, Incarnations: []uint64{1, 1}}})
 	if e := c.exits[3]; e == nil || e.Reason != "removed" {
 		t.Fatalf("peer 3 did not learn that it was removed: %+v", e)
 	}

@@ -26,6 +26,37 @@ type checker struct {
 	reported [maxSimPeers + 1][maxSimPeers + 1]bool
 	// oks: the peers that sent an OK for each request id.
 	oks map[codec.RequestID]uint32
+	// found: the memberships (a process, from the view it entered) that
+	// some peer's own check found down: every report and removal of one
+	// rests on such a check, or on its process being gone.
+	found map[membership]bool
+}
+
+// membership is one stay of a process in the agreed views, named by the view
+// it entered.
+type membership struct {
+	who     leaver
+	entered codec.ViewID
+}
+
+// check is a check that failed: of a process, in a view of the checker's.
+type check struct {
+	who  leaver
+	view codec.ViewID
+}
+
+// membership returns the stay of process who that includes view at: the
+// agreed views before at that hold it, back to the first of them.
+func (k *checker) membership(who leaver, at codec.ViewID) membership {
+	e := at
+	for e > 1 {
+		v, ok := k.view(e - 1)
+		if !ok || v.Inc(who.id) != who.inc {
+			break
+		}
+		e--
+	}
+	return membership{who, e}
 }
 
 // preStep is a node's state just before a step.
@@ -33,10 +64,11 @@ type preStep struct {
 	role   role
 	view   View
 	change *change
+	found  []check // the members this node's own check found down in the step
 }
 
 func newChecker() checker {
-	return checker{oks: map[codec.RequestID]uint32{}}
+	return checker{oks: map[codec.RequestID]uint32{}, found: map[membership]bool{}}
 }
 
 // restart forgets a peer's previous incarnation.
@@ -60,6 +92,15 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 		if m, ok := s.Msg.(*codec.OK); ok {
 			k.oks[m.RequestID] |= 1 << id
 		}
+	}
+	// Invariant 6a: a check fails only for a process that could not answer:
+	// crashed, gone (restarted since), or stopped longer than protected.
+	for _, c := range pre.found {
+		if c.who.inc == uint64(k.s.inc[c.who.id]) && !k.s.wasDown(c.who.id) {
+			return fmt.Errorf("invariant 6 (checks are true): peer %d's check of peer %d failed, but %d was running and not stalled",
+				id, c.who.id, c.who.id)
+		}
+		k.found[k.membership(c.who, c.view)] = true
 	}
 	nv, commits := 0, 0
 	prev := pre.view
@@ -88,8 +129,17 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 				return fmt.Errorf("invariant 5 (report once): peer %d printed peer %d unreachable twice for one failure: %s", id, p, line)
 			}
 			k.reported[id][p] = true
-			// Invariant 6: only a peer that could not answer is reported.
-			if !k.s.wasDown(p) && p != k.s.target4 {
+			// Invariant 6b: only a peer that some check found down is
+			// reported (a leader's decision may be carried out long after
+			// it was made: a pending DEL a new leader completes), or one
+			// whose process is gone.
+			in := prev // the view this line is printed in
+			if !in.Has(p) {
+				in = nd.view
+			}
+			who := leaver{p, in.Inc(p)}
+			gone := who.inc != uint64(k.s.inc[p])
+			if !gone && !k.found[k.membership(who, in.ID)] && p != k.s.target4 {
 				return fmt.Errorf("invariant 6 (no false report): peer %d printed peer %d unreachable, but %d was running and not stalled", id, p, p)
 			}
 		}
@@ -115,7 +165,7 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 
 // install checks one printed view v of peer id, installed after view prev.
 func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev, v View, commits *int) error {
-	if !v.Has(id) || !equalIDs(v.Members, codec.SortedIDs(v.Members)) || !v.Has(v.Leader) {
+	if !v.Has(id) || !equalIDs(v.Members, codec.SortedIDs(v.Members)) || !v.Has(v.Leader) || len(v.Incs) != len(v.Members) {
 		return fmt.Errorf("peer %d printed a malformed view %+v", id, v)
 	}
 	// Invariant 2a: view ids strictly increase.
@@ -124,9 +174,14 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev
 	}
 	known, isKnown := k.view(v.ID)
 	// Invariant 1: agreement.
-	if isKnown && (known.Leader != v.Leader || !equalIDs(known.Members, v.Members)) {
-		return fmt.Errorf("invariant 1 (agreement): peer %d installed view %d leader %d [%s], another peer installed it as leader %d [%s]",
-			id, v.ID, v.Leader, codec.FormatIDs(v.Members), known.Leader, codec.FormatIDs(known.Members))
+	if isKnown && (known.Leader != v.Leader || !equalIDs(known.Members, v.Members) || !slices.Equal(known.Incs, v.Incs)) {
+		return fmt.Errorf("invariant 1 (agreement): peer %d installed view %d leader %d [%s] incarnations %v, another peer installed it as leader %d [%s] incarnations %v",
+			id, v.ID, v.Leader, codec.FormatIDs(v.Members), v.Incs, known.Leader, codec.FormatIDs(known.Members), known.Incs)
+	}
+	// This very process is in the view it prints.
+	if v.Inc(id) != nd.cfg.Incarnation {
+		return fmt.Errorf("peer %d (incarnation %d) printed view %d, which holds its incarnation %d",
+			id, nd.cfg.Incarnation, v.ID, v.Inc(id))
 	}
 	// Invariant 3: nothing pending is applied before its NEWVIEW. A view is
 	// installed from a NEWVIEW that carries it, or committed by the leader
@@ -155,7 +210,7 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev
 		// peer, unless it left.
 		if last.ID+1 == v.ID {
 			for _, p := range last.Members {
-				if !v.Has(p) && !k.reported[id][p] && !k.s.leaving[p] {
+				if !v.Has(p) && !k.reported[id][p] && !k.s.left[leaver{p, last.Inc(p)}] {
 					return fmt.Errorf("invariant 5 (survivors report): peer %d installed view %d without peer %d but never printed it unreachable",
 						id, v.ID, p)
 				}
@@ -170,10 +225,13 @@ func (k *checker) install(nd *Node, id codec.PeerID, in Input, pre preStep, prev
 	k.last[id] = v
 	k.lastID[id] = v.ID
 	if !isKnown {
-		// Invariant 6: a view removes only peers that could not answer.
+		// Invariant 6c: a view removes only peers that some check found down
+		// during their stay, that left, or whose process is gone.
 		if before, ok := k.view(v.ID - 1); ok {
 			for _, p := range before.Members {
-				if !v.Has(p) && !k.s.wasDown(p) && p != k.s.target4 && !k.s.leaving[p] {
+				who := leaver{p, before.Inc(p)}
+				gone := who.inc != uint64(k.s.inc[p])
+				if !v.Has(p) && !gone && !k.found[k.membership(who, before.ID)] && p != k.s.target4 && !k.s.left[who] {
 					return fmt.Errorf("invariant 6 (no false removal): view %d [%s] removes peer %d, which was running and not stalled",
 						v.ID, codec.FormatIDs(v.Members), p)
 				}

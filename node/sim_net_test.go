@@ -41,6 +41,7 @@ type event struct {
 	a, b  codec.PeerID // node, or from and to
 	gen   uint32       // the node's incarnation, or the pair's generation
 	view  codec.ViewID // heartbeat: the sender's view
+	bal   Ballot       // heartbeat: the ballot the sender follows
 	hbSeq int64        // heartbeat: its sequence number (the send time)
 	call  int32        // evCall: index in sim.calls (no pointer here: the heap stays cheap to move)
 	mask  uint32       // heartbeat: the receivers (bit per id)
@@ -342,6 +343,7 @@ type simDet struct {
 	active  bool // a view was set
 	view    codec.ViewID
 	members []codec.PeerID
+	ballot  Ballot // as the last Output.Ballot gave it
 
 	lastSeq [maxSimPeers + 1]int64
 	lastAt  [maxSimPeers + 1]int64
@@ -352,6 +354,7 @@ type simDet struct {
 type heldHB struct {
 	ok   bool
 	view codec.ViewID
+	bal  Ballot
 	seq  int64
 }
 
@@ -366,7 +369,7 @@ func (s *sim) newDet(id codec.PeerID) *simDet {
 
 // syncDetector carries out a step's detector effects, as Runner.Run does:
 // the view to watch (SetView, which sends a round at once when it changes),
-// then the members to watch afresh.
+// the ballot for the next rounds, then the members to watch afresh.
 func (s *sim) syncDetector(id codec.PeerID, out Output) {
 	d := s.det[id]
 	if d == nil || !s.c.alive[id] {
@@ -376,6 +379,9 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 		d.active, d.view, d.members = true, w.View, w.Members
 		d.tr.SetMembers(w.Members, s.now)
 		s.round(id)
+	}
+	if b := out.Ballot; b != nil {
+		d.ballot = *b
 	}
 	for _, p := range out.Rewatch {
 		d.tr.Rewatch(p, s.now)
@@ -405,7 +411,7 @@ func (s *sim) round(id codec.PeerID) {
 		s.stats.heartbeats++
 	}
 	if mask != 0 {
-		s.schedule(event{at: s.now + s.rng.Int64N(s.p.hbLate+1), kind: evHB, a: id, mask: mask, view: d.view, hbSeq: s.now})
+		s.schedule(event{at: s.now + s.rng.Int64N(s.p.hbLate+1), kind: evHB, a: id, mask: mask, view: d.view, bal: d.ballot, hbSeq: s.now})
 	}
 }
 
@@ -429,15 +435,15 @@ func (s *sim) heartbeat(e event) {
 	if s.paused[to] {
 		h := &d.held[e.a]
 		if !h.ok || e.hbSeq > h.seq {
-			*h = heldHB{ok: true, view: e.view, seq: e.hbSeq}
+			*h = heldHB{ok: true, view: e.view, bal: e.bal, seq: e.hbSeq}
 		}
 		return
 	}
-	s.receiveHB(to, e.a, e.view, e.hbSeq)
+	s.receiveHB(to, e.a, e.view, e.bal, e.hbSeq)
 }
 
 // receiveHB is detector.loop.receive, then the calls the reader makes.
-func (s *sim) receiveHB(to, from codec.PeerID, view codec.ViewID, seq int64) {
+func (s *sim) receiveHB(to, from codec.PeerID, view codec.ViewID, b Ballot, seq int64) {
 	d := s.det[to]
 	if d.lastSeq[from] >= 0 && seq <= d.lastSeq[from] && s.now-d.lastAt[from] <= s.p.timeout {
 		return
@@ -449,12 +455,13 @@ func (s *sim) receiveHB(to, from codec.PeerID, view codec.ViewID, seq int64) {
 		}
 		s.step(to, Alive{Peer: from})
 	}
-	if d.active && view != d.view && (d.hinted[from] < 0 || s.now-d.hinted[from] >= simInterval) && s.det[to] != nil {
+	differs := view != d.view || b != d.ballot
+	if d.active && differs && (d.hinted[from] < 0 || s.now-d.hinted[from] >= simInterval) && s.det[to] != nil {
 		d.hinted[from] = s.now
 		if s.tracing {
-			s.tracef("%d heard %d at view %d", to, from, view)
+			s.tracef("%d heard %d at view %d ballot %v", to, from, view, b)
 		}
-		s.step(to, Heard{Peer: from, ViewID: view})
+		s.step(to, Heard{Peer: from, ViewID: view, Epoch: b.Epoch, EpochLeader: b.Leader})
 	}
 }
 
@@ -493,7 +500,7 @@ func (s *sim) resumeDet(id codec.PeerID, gap int64) {
 		h := d.held[from]
 		d.held[from] = heldHB{}
 		if h.ok && s.c.alive[id] && s.det[id] != nil {
-			s.receiveHB(id, codec.PeerID(from), h.view, h.seq)
+			s.receiveHB(id, codec.PeerID(from), h.view, h.bal, h.seq)
 		}
 	}
 }

@@ -259,6 +259,8 @@ func TestSimulationCatchesBrokenVariants(t *testing.T) {
 		{"RawSuspicion", broken{rawSuspicion: true}},
 		{"NeverRevoke", broken{neverRevoke: true}},
 		{"NoQuorum", broken{noQuorum: true}},
+		{"DeafToBallots", broken{deafToBallots: true}},
+		{"Impersonate", broken{impersonate: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			res := runSeeds(1, n, v.broken, 1, nil)

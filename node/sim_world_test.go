@@ -26,7 +26,8 @@ type simParams struct {
 	rejoin    bool    // Config.Rejoin
 	storm     bool    // every peer starts within one heartbeat period
 	tc4       bool    // peer 1 runs with -t
-	faults    int     // faults to inject, one at a time
+	faults    int     // faults to inject
+	overlap   bool    // the next fault may come while the group still handles the last
 }
 
 func drawParams(rng *rand.Rand) simParams {
@@ -45,6 +46,7 @@ func drawParams(rng *rand.Rand) simParams {
 	p.storm = rng.IntN(4) == 0
 	p.tc4 = rng.IntN(8) == 0
 	p.faults = rng.IntN(7)
+	p.overlap = rng.IntN(3) == 0
 	return p
 }
 
@@ -156,6 +158,12 @@ type simStats struct {
 	end                     int64 // virtual time at the end
 }
 
+// leaver is one incarnation of a peer.
+type leaver struct {
+	id  codec.PeerID
+	inc uint64
+}
+
 // down is a stretch of time when a peer could not answer: crashed (until
 // its restart) or paused longer than protected.
 type down struct{ from, to int64 }
@@ -182,6 +190,7 @@ type sim struct {
 	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
 	t4sent    bool                    // the TestCase4 input was given to peer 1
 	leaving   [maxSimPeers + 1]bool   // the current incarnation was asked to leave
+	left      map[leaver]bool         // every incarnation that was asked to leave
 	skipped   [maxSimPeers + 1]uint64 // ticks that passed while it was paused
 	side      [maxSimPeers + 1]bool   // one side of a partition
 	cutting   bool                    // a partition is in place
@@ -212,7 +221,7 @@ type sim struct {
 
 func newSim(seed uint64, b broken, tracing bool) *sim {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed_0f_9ee2))
-	s := &sim{seed: seed, broken: b, rng: rng, tracing: tracing, chk: newChecker()}
+	s := &sim{seed: seed, broken: b, rng: rng, tracing: tracing, chk: newChecker(), left: map[leaver]bool{}}
 	s.p = drawParams(rng)
 	s.chk.s = s
 	s.net = &simNet{s: s}
@@ -233,9 +242,9 @@ func (s *sim) configure(cfg *Config) {
 func (s *sim) String() string {
 	p := s.p
 	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), breaks %.1f%%, heartbeat loss %.0f%% late <=%s, "+
-		"timeout %s ticks, probe %s, crashes silent %.0f%%, rejoin %v, storm %v, -t %v, %d faults",
+		"timeout %s ticks, probe %s, crashes silent %.0f%%, rejoin %v, storm %v, -t %v, %d faults (overlapping %v)",
 		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.breakProb, 100*p.hbLoss, fmtTime(p.hbLate),
-		fmtTime(p.timeout), fmtTime(p.probe), 100*p.vanish, p.rejoin, p.storm, p.tc4, p.faults)
+		fmtTime(p.timeout), fmtTime(p.probe), 100*p.vanish, p.rejoin, p.storm, p.tc4, p.faults, p.overlap)
 }
 
 func (s *sim) tracef(format string, args ...any) {
@@ -279,6 +288,9 @@ func (s *sim) run() {
 	}
 	for s.err == nil && !s.done {
 		if len(s.events) == 0 {
+			if len(s.aliveIDs()) == 0 && s.joinsLeft == 0 {
+				break // every peer left or crashed: nothing can happen
+			}
 			s.fail("nothing left to happen")
 			break
 		}
@@ -323,15 +335,43 @@ func (s *sim) run() {
 }
 
 // quorumAlive reports whether the running peers hold a quorum of the newest
-// view any of them installed: without one, no view change can commit.
+// committed view: without one, no view change can commit. When none of them
+// knows that view (every peer that knew it died or restarted), they must
+// first rebuild it from the newest view they know, which needs a quorum of
+// that one too.
 func (s *sim) quorumAlive() bool {
-	var v View
-	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
-		if s.c.alive[id] && s.c.nodes[id].view.ID > v.ID && s.c.nodes[id].view.Has(id) {
-			v = s.c.nodes[id].view
+	v := s.newestView()
+	var k View
+	for id, nd := range s.c.nodes {
+		if nd != nil && s.c.alive[id] && nd.view.ID > k.ID {
+			k = nd.view
 		}
 	}
-	return v.ID == 0 || quorum(v, func(p codec.PeerID) bool { return s.c.alive[p] })
+	holds := func(v View) bool { return quorum(v, func(p codec.PeerID) bool { return s.voter(v, p) }) }
+	return v.ID != 0 && holds(v) && (k.ID == v.ID || holds(k))
+}
+
+// voter reports whether member p of v can vote: running, and the very
+// process v holds. A restarted peer is a new process: it joins, and its old
+// self's vote is lost with that process.
+func (s *sim) voter(v View, p codec.PeerID) bool {
+	return s.c.alive[p] && v.Inc(p) == uint64(s.inc[p])
+}
+
+// newestView is the newest committed view: the newest any peer printed or
+// holds, even when the peers that know it were removed by it or died since
+// (a leader may crash committing it, before it prints it).
+func (s *sim) newestView() View {
+	var v View
+	if n := len(s.chk.agreed); n > 0 {
+		v = s.chk.agreed[n-1]
+	}
+	for _, nd := range s.c.nodes {
+		if nd != nil && nd.view.ID > v.ID {
+			v = nd.view
+		}
+	}
+	return v
 }
 
 func (s *sim) tick(e event) {
@@ -372,7 +412,11 @@ func (s *sim) step(id codec.PeerID, in Input) {
 	}
 	nd := s.c.nodes[id]
 	pre := preStep{role: nd.role, view: nd.view, change: nd.change}
+	nd.checkFailed = func(p codec.PeerID, inc uint64, v codec.ViewID) {
+		pre.found = append(pre.found, check{leaver{p, inc}, v})
+	}
 	out := nd.Step(in)
+	nd.checkFailed = nil
 	s.stats.steps++
 	var fired *trigger
 	if t := s.trig; t != nil && t.node == id && t.inc == s.inc[id] && out.Exit == nil && t.matches(in, out) {
@@ -751,19 +795,33 @@ func (s *sim) plan() {
 	}
 }
 
-// inject starts one fault within the contract: the group is stable, and only
-// a leader crashing in the middle of a change adds a second one.
+// inject starts one fault. Without overlap the group is stable, and only a
+// leader crashing in the middle of a change adds a second fault; with it, the
+// next fault may come at any time while the group still handles the last one
+// (a leave during a takeover, a pause during a partition...), among the
+// peers of the newest view.
 func (s *sim) inject() {
 	s.faultScheduled = false
-	if !s.stable {
+	if !s.stable && !s.p.overlap {
 		return // a join started meanwhile: plan() runs again once stable
 	}
 	v := s.stableView
+	if !s.stable {
+		v = s.newestView()
+	}
+	if v.ID == 0 {
+		return // nothing formed yet: plan() runs again once stable
+	}
 	leader := v.Leader
-	var others, joinable []codec.PeerID
+	up := func(p codec.PeerID) bool { return s.c.alive[p] && !s.paused[p] }
+	leaderUp := up(leader)
+	var members, others, joinable []codec.PeerID // members and others: running, not paused
 	for _, p := range v.Members {
-		if p != leader {
-			others = append(others, p)
+		if up(p) {
+			members = append(members, p)
+			if p != leader {
+				others = append(others, p)
+			}
 		}
 	}
 	for id := codec.PeerID(1); int(id) <= s.p.n; id++ {
@@ -771,35 +829,48 @@ func (s *sim) inject() {
 			joinable = append(joinable, id)
 		}
 	}
+	var stay []codec.PeerID // members that may be asked to leave
+	for _, p := range members {
+		if !s.leaving[p] {
+			stay = append(stay, p)
+		}
+	}
 	pick := func(ids []codec.PeerID) codec.PeerID { return ids[s.rng.IntN(len(ids))] }
 	// Crashes leave a quorum of the view running: without one the group
 	// waits for a peer to come back, by design (quorumAlive).
 	keeps := func(dead ...codec.PeerID) bool {
-		return quorum(v, func(p codec.PeerID) bool { return !slices.Contains(dead, p) })
+		return quorum(v, func(p codec.PeerID) bool { return s.voter(v, p) && !slices.Contains(dead, p) })
 	}
-	var safe []codec.PeerID // members whose crash, alone, leaves a quorum
+	armable := s.trig == nil // one crash trigger at a time
+	var safe []codec.PeerID  // members whose crash, alone, leaves a quorum
 	for _, p := range others {
 		if keeps(p) {
 			safe = append(safe, p)
 		}
 	}
 	var weights [numFaultKinds]int
-	weights[fPause] = 4
-	if len(v.Members) > 1 {
+	if len(members) > 0 {
+		weights[fPause] = 4
+	}
+	if len(v.Members) > 1 && !s.cutting {
 		weights[fPartition] = 3
+	}
+	if len(stay) > 0 && len(v.Members) > 1 {
 		weights[fLeave] = 2
 	}
 	if len(safe) > 0 {
 		weights[fCrashMember] = 2
 	}
-	if len(others) > 0 && keeps(leader) {
+	if leaderUp && len(others) > 0 && keeps(leader) {
 		weights[fCrashLeader] = 2
 		if len(joinable) > 0 {
 			weights[fJoinRace] = 2
-			weights[fLeaderMidChange] = 3
+			if armable {
+				weights[fLeaderMidChange] = 3
+			}
 		}
 	}
-	if len(safe) > 0 && len(joinable) > 0 {
+	if armable && len(safe) > 0 && len(joinable) > 0 {
 		weights[fMemberMidChange] = 2
 	}
 	var pairs []codec.PeerID // members that can crash with the leader, leaving a quorum
@@ -808,10 +879,10 @@ func (s *sim) inject() {
 			pairs = append(pairs, p)
 		}
 	}
-	if len(pairs) > 0 {
+	if leaderUp && armable && len(pairs) > 0 {
 		weights[fLeaderMidChange] += 3
 	}
-	if len(others) > 1 && keeps(leader, others[0]) {
+	if leaderUp && armable && len(others) > 1 && keeps(leader, others[0]) {
 		weights[fTakeover] = 3
 	}
 	if len(joinable) > 0 {
@@ -822,6 +893,10 @@ func (s *sim) inject() {
 		total += w
 	}
 	s.faultsLeft--
+	if s.p.overlap && s.faultsLeft > 0 {
+		s.faultScheduled = true
+		s.at(s.now+1+s.rng.Int64N(s.p.timeout+s.p.probe), s.inject)
+	}
 	if total == 0 {
 		return
 	}
@@ -869,7 +944,7 @@ func (s *sim) inject() {
 		})
 		s.kill(leader, "leader")
 	case fPause:
-		x := pick(v.Members)
+		x := pick(members)
 		var d int64
 		prot := s.protected()
 		switch r := s.rng.IntN(3); {
@@ -884,8 +959,8 @@ func (s *sim) inject() {
 	case fRestart:
 		s.startPeer(pick(joinable))
 	case fPartition:
-		var side []codec.PeerID // a random non-empty proper subset of the view, any side
-		for len(side) == 0 || len(side) == len(v.Members) {
+		var side []codec.PeerID                             // a random non-empty proper subset of the view, any side
+		for len(side) == 0 || len(side) == len(v.Members) { // running or not
 			side = side[:0]
 			for _, p := range v.Members {
 				if s.rng.IntN(2) == 0 {
@@ -901,11 +976,12 @@ func (s *sim) inject() {
 		}
 		s.partition(side, d)
 	case fLeave:
-		x := pick(v.Members)
+		x := pick(stay)
 		if s.tracing {
 			s.tracef("FAULT leave %d", x)
 		}
 		s.leaving[x] = true
+		s.left[leaver{x, uint64(s.inc[x])}] = true
 		s.lastEvent = s.now
 		s.step(x, Leave{})
 	case fJoinRace:

@@ -69,11 +69,38 @@ func (n *Node) probeTick(count uint64) {
 // answering a takeover learns that the leader itself yielded to it).
 func (n *Node) onProbeAck(a *codec.ProbeAck) {
 	if m := n.members[a.From]; m != nil && m.suspected && a.Nonce >= m.nonce {
+		if inc := n.view.Inc(a.From); a.Incarnation != inc {
+			// Another process of that peer answered: the member's own is
+			// gone (it restarted), which is what the check asks.
+			n.log.Info().Str("event", "probe_other_incarnation").Uint32("peer", uint32(a.From)).
+				Uint64("incarnation", a.Incarnation).Uint64("view_incarnation", inc).Msg("a restarted process answered")
+			n.fail(a.From, false)
+			return
+		}
 		if a.EpochLeader != 0 {
-			n.follow(Ballot{a.Epoch, a.EpochLeader})
+			n.follow(Ballot{a.Epoch, a.EpochLeader}, a.EpochLeader == a.From)
 		}
 		n.revoke(a.From, "probe answered")
 	}
+}
+
+// restarted: a JOIN from a member under another incarnation than the view's
+// says that the member's process restarted, so that the one in the view is
+// gone. It is a claim, like a detector timeout: the member is checked at
+// once. The probe reaches whatever listens at its address; an answer from
+// another incarnation (or none) fails the check, one from the view's ends
+// it (the JOIN came from elsewhere). It reports whether the JOIN was such.
+func (n *Node) restarted(m *codec.Join) bool {
+	inc := n.view.Inc(m.Joiner)
+	if inc == 0 || inc == m.Incarnation || m.Joiner == n.cfg.Self {
+		return false
+	}
+	if !n.down(m.Joiner) && !n.checking(m.Joiner) {
+		n.log.Info().Str("event", "restart_claimed").Uint32("peer", uint32(m.Joiner)).
+			Uint64("incarnation", m.Incarnation).Uint64("view_incarnation", inc).Msg("a JOIN says a member's process restarted: checking it")
+		n.onSuspect(m.Joiner)
+	}
+	return true
 }
 
 // onRefused: nothing listens at p's address any more. It fails a check in
@@ -160,6 +187,9 @@ func (n *Node) fail(p codec.PeerID, decided bool) {
 	m.decided = m.decided || decided
 	m.down = m.down || !decided
 	m.failed = true
+	if m.down && !wasDown && n.checkFailed != nil {
+		n.checkFailed(p, n.view.Inc(p), n.view.ID)
+	}
 	if !wasFailed || n.broken.forgetReported {
 		n.report(p)
 	}

@@ -76,6 +76,23 @@ func (n *Node) newLeaderMsg() *codec.NewLeader {
 	return &codec.NewLeader{From: n.cfg.Self, RequestID: n.round.req, ViewID: n.view.ID, Op: codec.OpPending, Epoch: n.ballot.Epoch}
 }
 
+// askStrangers: when the members that have not failed cannot make a quorum,
+// this candidate may be the last of a view the group left behind (it was cut
+// off, and removed, while every other member of its view failed): it asks
+// every host outside its view too, and one in a newer view tells it so.
+func (n *Node) askStrangers() {
+	if n.hasQuorum(func(p codec.PeerID) bool { return !n.down(p) }) {
+		return
+	}
+	var to []codec.PeerID
+	for p := codec.PeerID(1); int(p) <= n.cfg.Peers; p++ {
+		if !n.view.Has(p) {
+			to = append(to, p)
+		}
+	}
+	n.send(to, n.newLeaderMsg())
+}
+
 // awaited is every other member that answers and has not promised yet.
 func (n *Node) awaited() []codec.PeerID {
 	var out []codec.PeerID
@@ -152,11 +169,11 @@ func (n *Node) recover(r *round) *proposal {
 			Interface("peers", best.peers).Uint32("view_leader", uint32(best.leader)).
 			Msg("proposing again a change that may have committed")
 		return &proposal{req: n.newRequest(), ballot: n.ballot, view: n.view.ID, op: best.op, peers: best.peers,
-			leader: best.leader, forced: true}
+			incs: best.incs, leader: best.leader, forced: true}
 	}
 	n.log.Info().Str("event", "pending_restarted").Stringer("request_id", best.req).Stringer("op", best.op).
 		Interface("peers", best.peers).Msg("restarting pending operation")
-	for _, p := range best.peers {
+	for i, p := range best.peers {
 		switch {
 		case best.op == codec.OpDel:
 			n.fail(p, true)
@@ -166,6 +183,9 @@ func (n *Node) recover(r *round) *proposal {
 			}
 		case !n.view.Has(p) && !slices.Contains(n.joins, p):
 			n.joins = append(n.joins, p)
+			if i < len(best.incs) {
+				n.joinIncs[p] = best.incs[i]
+			}
 		}
 	}
 	return nil

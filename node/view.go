@@ -2,24 +2,35 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"peer/codec"
 )
 
-// View is one installed membership: its id, its leader and its members in
-// increasing order. A View is never modified after it is made; a change makes a
-// new one.
+// View is one installed membership: its id, its leader, its members in
+// increasing order and their incarnations (Incs[i] is Members[i]'s). A View
+// is never modified after it is made; a change makes a new one.
 type View struct {
 	ID      codec.ViewID
 	Leader  codec.PeerID
 	Members []codec.PeerID
+	Incs    []uint64
 }
 
 // Has reports whether p is a member.
 func (v View) Has(p codec.PeerID) bool {
 	i := sort.Search(len(v.Members), func(i int) bool { return v.Members[i] >= p })
 	return i < len(v.Members) && v.Members[i] == p
+}
+
+// Inc is member p's incarnation (0 if p is not a member).
+func (v View) Inc(p codec.PeerID) uint64 {
+	i := sort.Search(len(v.Members), func(i int) bool { return v.Members[i] >= p })
+	if i < len(v.Members) && v.Members[i] == p && i < len(v.Incs) {
+		return v.Incs[i]
+	}
+	return 0
 }
 
 // Line is the view as the assignment prints it on stderr.
@@ -33,23 +44,37 @@ func messageLine(self codec.PeerID, id codec.ViewID, leader codec.PeerID, msg st
 	return fmt.Sprintf("{peer_id:%d, view_id: %d, leader: %d, message:%q}", self, id, leader, msg)
 }
 
-// apply returns the members after op, as a new sorted slice.
-func apply(members []codec.PeerID, op codec.Op, peers []codec.PeerID) []codec.PeerID {
-	out := make([]codec.PeerID, 0, len(members)+len(peers))
+// apply returns the members of v after op, and their incarnations (incs are
+// an ADD's peers'), as new slices.
+func apply(v View, op codec.Op, peers []codec.PeerID, incs []uint64) ([]codec.PeerID, []uint64) {
+	inc := make(map[codec.PeerID]uint64, len(v.Members)+len(peers))
+	for _, p := range v.Members {
+		inc[p] = v.Inc(p)
+	}
+	var members []codec.PeerID
 	switch op {
 	case codec.OpAdd:
-		out = append(out, members...)
-		out = append(out, peers...)
-		return codec.SortedIDs(out)
+		for i, p := range peers {
+			if i < len(incs) {
+				inc[p] = incs[i]
+			}
+		}
+		members = codec.SortedIDs(append(slices.Clone(v.Members), peers...))
+	case codec.OpLead:
+		members = slices.Clone(v.Members)
 	case codec.OpDel, codec.OpLeave:
 		drop := View{Members: peers}
-		for _, p := range members {
+		for _, p := range v.Members {
 			if !drop.Has(p) {
-				out = append(out, p)
+				members = append(members, p)
 			}
 		}
 	}
-	return out
+	out := make([]uint64, len(members))
+	for i, p := range members {
+		out[i] = inc[p]
+	}
+	return members, out
 }
 
 // set is a small set of peer ids.

@@ -10,8 +10,9 @@ import (
 )
 
 // DefaultMaxFrame is the default limit on a frame's payload, in bytes. The
-// largest message the codec accepts (a PENDING_REPLY with two lists of
-// codec.MaxMembers ids) is about 41 KiB, sealed 32 bytes more.
+// largest message the codec accepts (a PENDING_REPLY with three lists of
+// codec.MaxMembers ids and two of incarnations) is about 34 KiB, sealed 32
+// bytes more.
 const DefaultMaxFrame = 64 << 10
 
 // growStep is how much of a frame's body ReadFrame allocates before any of

@@ -200,10 +200,10 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(frameBytes(64, make([]byte, 64)))
 	f.Add(append(frameBytes(2, []byte{1, 2}), frameBytes(1, []byte{3})...))
 	for _, m := range []codec.Message{
-		&codec.Join{From: 2, Joiner: 2},
+		&codec.Join{From: 2, Joiner: 2, Incarnation: 1},
 		&codec.OK{From: 3, RequestID: 1<<32 | 1, ViewID: 2, Epoch: 1},
-		&codec.NewView{From: 1, ViewID: 2, Leader: 1, Members: []codec.PeerID{1, 2}, Epoch: 1, EpochLeader: 1},
-		&codec.Join{From: 9, Joiner: 9},
+		&codec.NewView{From: 1, ViewID: 2, Leader: 1, Members: []codec.PeerID{1, 2}, Epoch: 1, EpochLeader: 1, Incarnations: []uint64{1, 1}},
+		&codec.Join{From: 9, Joiner: 9, Incarnation: 1},
 	} {
 		b, err := codec.Marshal(m)
 		if err != nil {

@@ -114,7 +114,9 @@ func (r *raw) closed() []byte {
 	return b
 }
 
-func joinMsg(from codec.PeerID) *codec.Join { return &codec.Join{From: from, Joiner: from} }
+func joinMsg(from codec.PeerID) *codec.Join {
+	return &codec.Join{From: from, Joiner: from, Incarnation: 1}
+}
 
 func TestSealedExchange(t *testing.T) {
 	checkNoLeaks(t)
@@ -256,7 +258,7 @@ func TestSenderBinding(t *testing.T) {
 	r := dialRaw(t, plain.Addr().String())
 	r.send(nil, 0, joinMsg(9))                    // not in the hostsfile: dropped, binds nothing
 	r.send(nil, 0, &codec.OK{From: 4, ViewID: 1}) // binds the connection to 4
-	r.send(nil, 0, &codec.NewView{From: 1, ViewID: 9, Leader: 1, Members: []codec.PeerID{1}, EpochLeader: 1})
+	r.send(nil, 0, &codec.NewView{From: 1, ViewID: 9, Leader: 1, Members: []codec.PeerID{1}, EpochLeader: 1, Incarnations: []uint64{1}})
 	r.send(nil, 0, &codec.OK{From: 4, ViewID: 2})
 	waitFor(t, "the two OKs", func() bool { return plain.in.len() == 2 })
 	if st := plain.Stats(); st.Rejected != 2 || st.BadFrames != 0 {
@@ -447,9 +449,14 @@ func TestLargestMessageFits(t *testing.T) {
 	for i := range all {
 		all[i] = codec.PeerID(1<<32 - codec.MaxMembers + i) // the longest encodings
 	}
+	incs := make([]uint64, codec.MaxMembers)
+	for i := range incs {
+		incs[i] = 1<<64 - 1 - uint64(i)
+	}
 	m := &codec.PendingReply{From: 1, RequestID: 1 << 63, ViewID: 1 << 63, Leader: 1 << 31, Members: all,
-		Op: codec.OpDel, PendingRequest: 1 << 63, PendingView: 1 << 63, Peers: all,
-		PendingEpoch: 1 << 63, PendingLeader: 1 << 31, Voters: all, Forced: 1}
+		Op: codec.OpAdd, PendingRequest: 1 << 63, PendingView: 1 << 63, Peers: all,
+		PendingEpoch: 1 << 63, PendingLeader: 1 << 31, Voters: all, Forced: 1,
+		Incarnations: incs, PendingIncarnations: incs}
 	b, err := codec.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

@@ -483,7 +483,8 @@ func TestSendTooLarge(t *testing.T) {
 	checkNoLeaks(t)
 	book := newAddrBook()
 	a := start(t, book, 1, "127.0.0.1:0", func(c *Config) { c.MaxFrame = 16 })
-	big := &codec.NewView{From: 1, ViewID: 1, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Epoch: 1, EpochLeader: 1}
+	big := &codec.NewView{From: 1, ViewID: 1, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Epoch: 1, EpochLeader: 1,
+		Incarnations: []uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}}
 	if a.Send(2, big) {
 		t.Fatal("Send of a frame over MaxFrame returned true")
 	}
@@ -526,7 +527,8 @@ func benchmarkTransportSend(b *testing.B, key *seal.Key) {
 	a, r := mk(1), mk(2)
 	defer a.Close()
 	defer r.Close()
-	m := &codec.Req{From: 1, RequestID: codec.NewRequestID(1, 1), ViewID: 7, Op: codec.OpAdd, Peers: []codec.PeerID{4}, Epoch: 1, Leader: 1, Voters: []codec.PeerID{2, 3}}
+	m := &codec.Req{From: 1, RequestID: codec.NewRequestID(1, 1), ViewID: 7, Op: codec.OpAdd, Peers: []codec.PeerID{4}, Epoch: 1, Leader: 1, Voters: []codec.PeerID{2, 3},
+		Incarnations: []uint64{1}}
 	if frame, err := codec.Marshal(m); err == nil {
 		b.SetBytes(int64(headerLen + len(frame)))
 	}
@@ -561,7 +563,8 @@ func BenchmarkFrameSealedRoundTrip(b *testing.B) {
 			name, key = "sealed", testKey(b, 1)
 		}
 		b.Run(name, func(b *testing.B) {
-			plain, _ := codec.Marshal(&codec.NewView{From: 1, ViewID: 7, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5}, Epoch: 1, EpochLeader: 1})
+			plain, _ := codec.Marshal(&codec.NewView{From: 1, ViewID: 7, Leader: 1, Members: []codec.PeerID{1, 2, 3, 4, 5}, Epoch: 1, EpochLeader: 1,
+				Incarnations: []uint64{1, 1, 1, 1, 1}})
 			challenge := make([]byte, challengeLen)
 			var buf bytes.Buffer
 			bw := bufio.NewWriter(&buf)

@@ -135,7 +135,7 @@ func TestHostileInput(t *testing.T) {
 			c.checkAlive(members...)
 		})
 	}
-	join := marshal(t, &codec.Join{From: 2, Joiner: 2})
+	join := marshal(t, &codec.Join{From: 2, Joiner: 2, Incarnation: 1})
 
 	run("garbage bytes", func(t *testing.T) {
 		var payloads [][]byte
@@ -200,9 +200,9 @@ func TestHostileInput(t *testing.T) {
 		}
 		for _, m := range []codec.Message{
 			&codec.OK{From: 3, RequestID: 1, ViewID: 0},
-			&codec.NewView{From: 1, ViewID: 1 << 40, Leader: 1, Members: []codec.PeerID{1}, Epoch: 1 << 40, EpochLeader: 1},
-			&codec.Join{From: 99, Joiner: 99},
-			&codec.NewView{From: 99, ViewID: 1 << 40, Leader: 99, Members: []codec.PeerID{99}, Epoch: 1 << 40, EpochLeader: 99},
+			&codec.NewView{From: 1, ViewID: 1 << 40, Leader: 1, Members: []codec.PeerID{1}, Epoch: 1 << 40, EpochLeader: 1, Incarnations: []uint64{1}},
+			&codec.Join{From: 99, Joiner: 99, Incarnation: 1},
+			&codec.NewView{From: 99, ViewID: 1 << 40, Leader: 99, Members: []codec.PeerID{99}, Epoch: 1 << 40, EpochLeader: 99, Incarnations: []uint64{1}},
 		} {
 			if _, err := conn.Write(frame(marshal(t, m))); err != nil {
 				t.Fatal(err)

@@ -68,7 +68,8 @@ func TestWrongKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evil, _ := codec.Marshal(&codec.NewView{From: 1, ViewID: 1 << 40, Leader: 1, Members: []codec.PeerID{1}, Epoch: 1 << 40, EpochLeader: 1})
+	evil, _ := codec.Marshal(&codec.NewView{From: 1, ViewID: 1 << 40, Leader: 1, Members: []codec.PeerID{1}, Epoch: 1 << 40, EpochLeader: 1,
+		Incarnations: []uint64{1}})
 	for name, payload := range map[string][]byte{
 		"plain":     evil,
 		"wrong key": otherKey.Seal(nil, 1, []byte("whatever context"), evil),

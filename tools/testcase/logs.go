@@ -42,7 +42,9 @@ func ReadLog(path string) ([]Event, error) {
 
 // CheckLogs checks the JSON logs in dir (peer-N.jsonl) against the stderr
 // lines: each log line is JSON with the right peer_id, and the view_installed
-// events are exactly the views printed on stderr.
+// events are exactly the views printed on stderr, up to the signal that
+// ended the run (the views of the peers leaving after it are not part of
+// the testcase's output).
 func CheckLogs(dir string, out Output) []error {
 	var errs []error
 	for p := 1; p <= 5; p++ {
@@ -56,6 +58,9 @@ func CheckLogs(dir string, out Output) []error {
 		for _, e := range events {
 			if e.PeerID != p {
 				errs = append(errs, fmt.Errorf("%s: peer_id %d", path, e.PeerID))
+				break
+			}
+			if e.Event == "signal" {
 				break
 			}
 			if e.Event == "view_installed" {

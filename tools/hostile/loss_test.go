@@ -27,10 +27,11 @@ import (
 // test-only hook (a binary built with -tags peertest drops a share of what
 // it reads, PEER_TEST_UDP_LOSS).
 //
-// The probe timeout is 2 s rather than the default 300 ms: the check must
-// not fail because a busy CI machine kept a peer from running for a moment,
-// which is another matter than lost datagrams (docs/benchmarks.md measures
-// the default).
+// The probe timeout is 2 s rather than the default (hb-timeout + retry
+// period, at least membership.MinDefaultProbeTimeout: 1 s with these
+// flags): the check must not fail because a busy CI machine kept a peer
+// from running for a moment, which is another matter than lost datagrams
+// (docs/benchmarks.md measures the default).
 
 const (
 	lossPeers    = 8

@@ -4,9 +4,9 @@
 //
 // Load reads every peer-K.jsonl of a directory. It is lenient on purpose: a
 // line that is not JSON (the last line of a killed process) is skipped and
-// counted, and a field whose JSON type is not the expected one (the node logs
-// "leader" as a bool at start and as an id elsewhere, "to" as a list when
-// sending and as an id when yielding) is read as zero. The peers' streams are
+// counted, and a field whose JSON type is not the expected one (a bool where
+// a peer id is expected, as in the logs of older nodes) is read as zero; a
+// single id where a list is expected is a list of one. The peers' streams are
 // merged by time, keeping each peer's own order, so a tie never reorders one
 // peer's events.
 //

@@ -11,9 +11,13 @@ import (
 	"time"
 )
 
-// MessageTypes are the protocol messages the timeline draws, in legend order.
-// Heartbeats are never logged.
-var MessageTypes = []string{"JOIN", "REQ", "OK", "NEWVIEW", "NEWLEADER", "PENDING_REPLY"}
+// MessageTypes are the protocol messages the timeline draws, in legend order
+// (the names codec gives them). Heartbeats are never logged.
+var MessageTypes = []string{"JOIN", "QUEUED", "REQ", "OK", "NEWVIEW", "NEWLEADER", "PENDING_REPLY", "PROBE", "PROBE_ACK", "LEAVE"}
+
+// answers are the message types whose arrows carry no label: replies whose
+// request is labelled already (the tooltip still names them).
+var answers = map[string]bool{"OK": true, "PROBE_ACK": true}
 
 // Arrow is one message from one peer to one other: a send event paired with
 // its receive event, if any.
@@ -105,20 +109,22 @@ func canonical(msg json.RawMessage) string {
 
 // body is the union of the logged message fields the labels use.
 type body struct {
-	RequestID uint64
-	ViewID    int
-	Op        int
-	Peers     []int
-	Members   []int
-	Leader    int
-	Joiner    int
-	Replaces  int
+	RequestID   uint64
+	ViewID      int
+	Op          int
+	Peers       []int
+	Members     []int
+	Leader      int
+	Joiner      int
+	Replaces    int
+	EpochLeader int
 }
 
 // Operation numbers as in codec (protocol constants).
-var opNames = map[int]string{1: "ADD", 2: "DEL", 3: "PENDING", 4: "NOTHING"}
+var opNames = map[int]string{1: "ADD", 2: "DEL", 3: "PENDING", 4: "NOTHING", 5: "LEAVE"}
 
-// msgLabel is a short description of a message: "REQ DEL [5]", "NEWVIEW v6".
+// msgLabel is a short description of a message: "REQ DEL [5]", "NEWVIEW v6",
+// "QUEUED 4 L1" (joiner 4 is queued by leader 1).
 func msgLabel(typ string, msg json.RawMessage) string {
 	var b body
 	if len(msg) > 0 {
@@ -142,6 +148,14 @@ func msgLabel(typ string, msg json.RawMessage) string {
 			return "NOTHING"
 		}
 		return fmt.Sprintf("pending %s %s", opNames[b.Op], ids(b.Peers))
+	case "QUEUED":
+		if b.Joiner != 0 {
+			return fmt.Sprintf("QUEUED %d L%d", b.Joiner, b.Leader)
+		}
+	case "PROBE_ACK":
+		if b.EpochLeader != 0 { // 0: the peer is in no view
+			return fmt.Sprintf("PROBE_ACK L%d", b.EpochLeader)
+		}
 	}
 	return typ
 }

@@ -30,21 +30,23 @@ type Event struct {
 	ViewID    int
 	Leader    int   // "leader" when it is a peer id (not the bool of "start")
 	Members   []int // view_installed, removed
-	Subject   int   // "peer": the peer an event is about (peer_unreachable, join_queued)
+	Subject   int   // "peer": the peer an event is about (peer_unreachable, check_started, ...)
 	WasLeader bool  // peer_unreachable
 	Reason    string
-	Op        string // "op" as logged: ADD, DEL
-	Peers     []int  // change_started, pending_saved, pending_restarted
+	Op        string // "op" as logged: ADD, DEL, LEAVE
+	Peers     []int  // change_started, pending_saved, pending_restarted, pending_completed
 	RequestID string
-	Replaces  int
-	Target    int // testcase4
-	Skipped   int // testcase4
+	Replaces  int    // reconcile_started: the failed leader, 0 for a leader's own new ballot
+	Ballot    string // "epoch/leader": step_down, outbid, reconcile_started
+	Candidate int    // outbid
+	Target    int    // testcase4
+	Skipped   int    // testcase4
 
 	Type string          // send, recv, stale: the message type (REQ, OK, ...)
 	From int             // recv, stale
 	To   []int           // send: the destinations ("to" as one id is read as a list of one)
 	Msg  json.RawMessage // send, recv: the message body as logged
-	Why  string          // stale
+	Why  string          // stale, suspicion_ended, peer_revived
 }
 
 // Log is one directory of logs, merged.
@@ -149,6 +151,8 @@ func parseEvent(line []byte) (Event, bool) {
 	e.Peers = nums(raw["peers"])
 	e.RequestID = str(raw["request_id"])
 	e.Replaces = num(raw["replaces"])
+	e.Ballot = str(raw["ballot"])
+	e.Candidate = num(raw["candidate"])
 	e.Target = num(raw["target"])
 	e.Skipped = num(raw["skipped"])
 	e.Type = str(raw["type"])

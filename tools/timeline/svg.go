@@ -32,11 +32,15 @@ var DefaultOptions = Options{Gap: 150 * time.Millisecond, PxPerMs: 0.4, LaneWidt
 // Colours of the message types (MessageTypes order) and of the marks.
 var typeColour = map[string]string{
 	"JOIN":          "#7f8c8d",
+	"QUEUED":        "#8d6e63",
 	"REQ":           "#e67e22",
 	"OK":            "#27ae60",
 	"NEWVIEW":       "#2e6fd8",
 	"NEWLEADER":     "#8e44ad",
 	"PENDING_REPLY": "#c2185b",
+	"PROBE":         "#00838f",
+	"PROBE_ACK":     "#3fa9b5",
+	"LEAVE":         "#b7950b",
 }
 
 const (
@@ -52,7 +56,7 @@ const (
 
 // mark is an event drawn on a lane with a label.
 type mark struct {
-	kind  string // view, fail, crash, exit, stop, note, takeover, start
+	kind  string // view, fail, suspect, crash, exit, stop, note, takeover, start, proc
 	label string
 	title string
 }
@@ -78,7 +82,7 @@ func markOf(e *Event) (mark, bool) {
 	case "fatal":
 		return mark{"crash", "fatal error", "fatal error"}, true
 	case "stopped":
-		return mark{"stop", "stopped (end of run)", "stopped by a signal at the end of the run"}, true
+		return mark{"stop", "stopped (second signal)", "a second signal stopped it at once, without leaving"}, true
 	case "start":
 		return mark{"start", "start", "the protocol starts (after -d)"}, true
 	case "listening":
@@ -86,13 +90,21 @@ func markOf(e *Event) (mark, bool) {
 			return mark{"proc", "", "process started, sockets bound; waits -d"}, true
 		}
 	case "reconcile_started":
+		if e.Replaces == 0 { // a leader's new ballot for itself (outbid, voter_failed)
+			return mark{"takeover", "new ballot " + e.Ballot,
+				fmt.Sprintf("NEWLEADER round %s, ballot %s: the leader runs a new ballot", e.RequestID, e.Ballot)}, true
+		}
 		return mark{"takeover", fmt.Sprintf("takes over from %d", e.Replaces),
-			fmt.Sprintf("NEWLEADER round %s, replaces %d", e.RequestID, e.Replaces)}, true
+			fmt.Sprintf("NEWLEADER round %s, ballot %s, replaces %d", e.RequestID, e.Ballot, e.Replaces)}, true
 	case "pending_saved":
 		return mark{"note", fmt.Sprintf("pending %s %s", e.Op, ids(e.Peers)),
 			fmt.Sprintf("saved pending %s %s (request %s, view %d)", e.Op, ids(e.Peers), e.RequestID, e.ViewID)}, true
 	case "pending_restarted":
-		return mark{"note", fmt.Sprintf("restart %s %s", e.Op, ids(e.Peers)), "restarting a pending operation"}, true
+		return mark{"note", fmt.Sprintf("restart %s %s", e.Op, ids(e.Peers)),
+			fmt.Sprintf("restarting pending %s %s (request %s): it cannot have committed", e.Op, ids(e.Peers), e.RequestID)}, true
+	case "pending_completed":
+		return mark{"note", fmt.Sprintf("complete %s %s", e.Op, ids(e.Peers)),
+			fmt.Sprintf("proposing pending %s %s (request %s) again: it may have committed", e.Op, ids(e.Peers), e.RequestID)}, true
 	case "change_started":
 		return mark{"note", fmt.Sprintf("change %s %s", e.Op, ids(e.Peers)),
 			fmt.Sprintf("view change %s %s started (request %s)", e.Op, ids(e.Peers), e.RequestID)}, true
@@ -100,9 +112,26 @@ func markOf(e *Event) (mark, bool) {
 		return mark{"note", fmt.Sprintf("-t: DEL %d, REQ to %s", e.Target, ids(e.To)),
 			fmt.Sprintf("TESTCASE 4: DEL of %d sent to %s, not to the next leader %d", e.Target, ids(e.To), e.Skipped)}, true
 	case "new_leader":
-		return mark{"note", fmt.Sprintf("follows %d", e.Leader), "following a new leader"}, true
-	case "yield":
-		return mark{"note", "yields", "a lower peer takes over"}, true
+		return mark{"note", fmt.Sprintf("follows %d", e.Leader), fmt.Sprintf("following leader %d (ballot %s)", e.Leader, e.Ballot)}, true
+	case "step_down":
+		return mark{"note", "steps down", fmt.Sprintf("a higher ballot %s leads: no longer leading", e.Ballot)}, true
+	case "outbid":
+		return mark{"note", fmt.Sprintf("outbids %d", e.Candidate),
+			fmt.Sprintf("candidate %d challenges this live leader with ballot %s: new ballot above it", e.Candidate, e.Ballot)}, true
+	case "no_quorum":
+		return mark{"note", "no quorum", "too few members answer to change the view or take over: waiting"}, true
+	case "check_started":
+		return mark{"suspect", fmt.Sprintf("checks %d", e.Subject),
+			fmt.Sprintf("peer %d suspects peer %d (view %d): probing it over TCP", e.Peer, e.Subject, e.ViewID)}, true
+	case "probe_timeout":
+		return mark{"note", fmt.Sprintf("no answer from %d", e.Subject), fmt.Sprintf("peer %d did not answer the probe in time", e.Subject)}, true
+	case "suspicion_ended":
+		return mark{"note", fmt.Sprintf("%d is alive", e.Subject), fmt.Sprintf("suspected peer %d is alive: %s", e.Subject, e.Why)}, true
+	case "peer_revived":
+		return mark{"note", fmt.Sprintf("%d alive again", e.Subject),
+			fmt.Sprintf("peer %d, found unreachable, is alive: %s", e.Subject, e.Why)}, true
+	case "leaving":
+		return mark{"note", "leaving", fmt.Sprintf("leaving the group gracefully (view %d): LEAVE to the others", e.ViewID)}, true
 	case "detector_stalled":
 		return mark{"note", "detector stalled", "the detector could not run for longer than the timeout"}, true
 	}
@@ -144,7 +173,7 @@ func (l *Log) layout(arrows []Arrow, o Options, top float64) ([]placed, map[int]
 		if a.Recv >= 0 {
 			drawn[a.Recv] = true
 			recvOf[a.Recv] = a.Send
-			roomy[a.Send] = roomy[a.Send] || (a.Type != "OK" && !a.Stale)
+			roomy[a.Send] = roomy[a.Send] || (!answers[a.Type] && !a.Stale)
 		}
 	}
 	gapPx := float64(o.Gap.Milliseconds()) * o.PxPerMs
@@ -164,7 +193,9 @@ func (l *Log) layout(arrows []Arrow, o Options, top float64) ([]placed, map[int]
 		case "reconcile_started":
 			restarted[e.Peer] = nil
 		case "pending_restarted":
-			// The node logs it once per member that reported the operation.
+			// One takeover restarts at most one operation; a repeated line
+			// (older nodes logged it once per member that reported it) is
+			// drawn once.
 			if restarted[e.Peer][m.label] {
 				isMark = false
 			} else {
@@ -338,7 +369,7 @@ func (l *Log) WriteSVG(w io.Writer, o Options) error {
 	// Arrows. Each send's arrow to the nearest lane carries its label.
 	labelled := map[int]int{} // send event -> arrow index
 	for i, a := range arrows {
-		if a.Lost() || a.Stale || a.Type == "OK" {
+		if a.Lost() || a.Stale || answers[a.Type] {
 			continue
 		}
 		if j, ok := labelled[a.Send]; !ok || math.Abs(x[a.To]-x[a.From]) < math.Abs(x[arrows[j].To]-x[a.From]) {
@@ -411,6 +442,8 @@ func (l *Log) WriteSVG(w io.Writer, o Options) error {
 			colour, size, weight = colView, 11, "bold"
 		case "fail", "crash":
 			colour, weight = colFail, "bold"
+		case "suspect":
+			colour = colFail
 		case "takeover":
 			colour, weight = typeColour["NEWLEADER"], "bold"
 		case "start", "stop", "exit":
@@ -440,10 +473,11 @@ func legendLayout(width float64) ([]legendItem, int) {
 	}
 	items = append(items,
 		legendItem{kind: "view", text: "view installed: vID [members] L=leader"},
+		legendItem{kind: "suspect", text: "suspected: probing it"},
 		legendItem{kind: "fail", text: "peer unreachable"},
 		legendItem{kind: "crash", text: "crash (-c, -t)"},
-		legendItem{kind: "exit", text: "exit (removed)"},
-		legendItem{kind: "takeover", text: "takes over as leader"},
+		legendItem{kind: "exit", text: "exit (removed, left)"},
+		legendItem{kind: "takeover", text: "takes over as leader, or new ballot"},
 		legendItem{kind: "note", text: "protocol step"},
 		legendItem{kind: "wait", text: "process up, waiting (-d)"},
 		legendItem{kind: "lost", text: "sent, never received"},
@@ -490,6 +524,8 @@ func drawMark(p func(string, ...any), kind string, x, y float64) {
 		p(`<rect x="%.1f" y="%.1f" width="8" height="8" fill="%s"/>`, x-4, y-4, colView)
 	case "fail":
 		p(`<circle cx="%.1f" cy="%.1f" r="4.5" fill="%s"/>`, x, y, colFail)
+	case "suspect":
+		p(`<circle cx="%.1f" cy="%.1f" r="4" fill="white" stroke="%s" stroke-width="1.6"/>`, x, y, colFail)
 	case "crash":
 		drawX(p, x, y, 6, colFail, 3)
 	case "exit":

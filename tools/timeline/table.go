@@ -10,7 +10,8 @@ import (
 )
 
 // Row is one line of the view history: a view's first install, a failure
-// (grouped over the peers that reported it), a takeover or an exit.
+// (grouped over the peers that reported it), a takeover (or a leader's new
+// ballot) or an exit.
 type Row struct {
 	Time  time.Time
 	What  string
@@ -47,7 +48,11 @@ func (l *Log) History() []Row {
 			}
 			group(fmt.Sprintf("u|%d|%d", e.Subject, e.ViewID), e, what)
 		case "reconcile_started":
-			group("r|"+e.RequestID, e, fmt.Sprintf("peer %d takes over from %d (NEWLEADER)", e.Peer, e.Replaces))
+			what := fmt.Sprintf("peer %d takes over from %d (NEWLEADER)", e.Peer, e.Replaces)
+			if e.Replaces == 0 {
+				what = fmt.Sprintf("peer %d runs a new ballot %s (NEWLEADER)", e.Peer, e.Ballot)
+			}
+			group("r|"+e.RequestID, e, what)
 		case "exit":
 			rows = append(rows, Row{Time: e.Time, What: fmt.Sprintf("peer %d exits: %s", e.Peer, exitWhat(e.Reason)), Peers: []int{e.Peer}})
 		}
@@ -68,6 +73,8 @@ func exitWhat(reason string) string {
 		return "crashing (-t, after its DEL REQs left)"
 	case "removed":
 		return "removed from the view"
+	case "left":
+		return "left the group (LEAVE)"
 	}
 	return reason
 }

@@ -5,10 +5,16 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +61,8 @@ func TestLoadMergesByTimeKeepingEachPeersOrder(t *testing.T) {
 	if !slices.IsSorted(tie) || len(tie) != 4 {
 		t.Errorf("events at 2.003 by peer: %v, want 2 2 3 3", tie)
 	}
-	// "leader" is a bool in the start line: read as zero, not an error.
+	// "leader" is a bool in the start line (older nodes logged it so): read
+	// as zero, not an error.
 	for _, e := range l.Events {
 		if e.Name == "start" && e.Leader != 0 {
 			t.Errorf("start leader = %d", e.Leader)
@@ -75,7 +82,7 @@ func TestLenientFields(t *testing.T) {
 		want []int
 	}{
 		{`[2,3]`, []int{2, 3}},
-		{`3`, []int{3}}, // the yield event logs "to" as one id
+		{`3`, []int{3}}, // one id where a list is expected
 		{`null`, nil},
 		{`true`, nil},
 		{`"x"`, nil},
@@ -282,8 +289,9 @@ func TestSVG(t *testing.T) {
 			t.Errorf("no text %q", w)
 		}
 	}
-	// One arrowed line per received message (12, the stale one too) plus the legend's six.
-	for _, typ := range MessageTypes {
+	// One arrowed line per received message (12, the stale one too) plus
+	// the legend's one per type.
+	for _, typ := range []string{"JOIN", "REQ", "OK", "NEWVIEW", "NEWLEADER", "PENDING_REPLY"} {
 		if markers["url(#ah-"+typ+")"] < 2 {
 			t.Errorf("%s: %d arrows", typ, markers["url(#ah-"+typ+")"])
 		}
@@ -317,6 +325,213 @@ func TestLayoutIsMonotonic(t *testing.T) {
 	for _, a := range arrows {
 		if !a.Lost() && yOf[a.Recv] < yOf[a.Send]+sepArrow {
 			t.Errorf("%s %d->%d: recv at %.1f, send at %.1f", a.Type, a.From, a.To, yOf[a.Recv], yOf[a.Send])
+		}
+	}
+}
+
+// The leavemini run: peer 1 leads and answers each JOIN with QUEUED, peer 2
+// checks a suspected peer 3 with a PROBE that 3 answers, then 3 leaves
+// (LEAVE, REQ LEAVE [3], v4 [1,2]) and exits.
+const leaveMini = "testdata/leavemini"
+
+func TestNewerMessages(t *testing.T) {
+	l, err := Load(leaveMini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		typ      string
+		from, to int
+	}
+	got := map[key]int{}
+	labels := map[string]bool{}
+	for _, a := range l.Arrows() {
+		if a.Lost() || a.Stale {
+			t.Errorf("%s %d->%d: lost %v, stale %v", a.Type, a.From, a.To, a.Lost(), a.Stale)
+		}
+		got[key{a.Type, a.From, a.To}]++
+		labels[a.Label] = true
+	}
+	for k, n := range map[key]int{
+		{"JOIN", 2, 1}: 1, {"QUEUED", 1, 2}: 1, {"NEWVIEW", 1, 2}: 3,
+		{"JOIN", 3, 1}: 1, {"QUEUED", 1, 3}: 1, {"REQ", 1, 2}: 2, {"OK", 2, 1}: 2, {"NEWVIEW", 1, 3}: 2,
+		{"PROBE", 2, 3}: 1, {"PROBE_ACK", 3, 2}: 1,
+		{"LEAVE", 3, 1}: 1, {"LEAVE", 3, 2}: 1, {"REQ", 1, 3}: 1, {"OK", 3, 1}: 1,
+	} {
+		if got[k] != n {
+			t.Errorf("%v: %d arrows, want %d", k, got[k], n)
+		}
+	}
+	for _, w := range []string{"QUEUED 2 L1", "QUEUED 3 L1", "PROBE", "PROBE_ACK L1", "LEAVE", "REQ LEAVE [3]"} {
+		if !labels[w] {
+			t.Errorf("no arrow labelled %q in %v", w, labels)
+		}
+	}
+
+	var table bytes.Buffer
+	if err := l.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"v4   leader 1  [1,2]", "peer 3 exits: left the group (LEAVE)"} {
+		if !strings.Contains(table.String(), w) {
+			t.Errorf("table lacks %q:\n%s", w, table.String())
+		}
+	}
+
+	var b bytes.Buffer
+	if err := l.WriteSVG(&b, DefaultOptions); err != nil {
+		t.Fatal(err)
+	}
+	els := parseSVG(t, b.Bytes())
+	texts := map[string]bool{}
+	markers := map[string]int{}
+	defs := map[string]string{} // marker id -> arrowhead colour
+	for i, e := range els {
+		texts[strings.TrimSpace(e.text)] = true
+		if m := e.attrs["marker-end"]; m != "" {
+			markers[m]++
+		}
+		if e.name == "marker" && i+1 < len(els) {
+			defs[e.attrs["id"]] = els[i+1].attrs["fill"]
+		}
+	}
+	for _, typ := range MessageTypes {
+		if c := defs["ah-"+typ]; typeColour[typ] == "" || c != typeColour[typ] {
+			t.Errorf("%s: no colour of its own (arrowhead %q)", typ, c)
+		}
+	}
+	for _, typ := range []string{"JOIN", "QUEUED", "REQ", "OK", "NEWVIEW", "PROBE", "PROBE_ACK", "LEAVE"} {
+		if markers["url(#ah-"+typ+")"] < 2 { // the legend's and at least one arrow
+			t.Errorf("%s: %d arrowheads", typ, markers["url(#ah-"+typ+")"])
+		}
+	}
+	for _, w := range []string{"QUEUED 2 L1", "PROBE", "LEAVE", "REQ LEAVE [3]", "checks 3", "3 is alive",
+		"leaving", "change LEAVE [3]", "pending LEAVE [3]", "exit: left", "v4 [1,2] L1"} {
+		if !texts[w] {
+			t.Errorf("no text %q", w)
+		}
+	}
+	if texts["PROBE_ACK L1"] {
+		t.Error("a PROBE_ACK arrow is labelled: answers are not")
+	}
+}
+
+func TestMarks(t *testing.T) {
+	for _, c := range []struct {
+		e           Event
+		kind, label string
+	}{
+		{Event{Name: "check_started", Subject: 5, ViewID: 3}, "suspect", "checks 5"},
+		{Event{Name: "probe_timeout", Subject: 5}, "note", "no answer from 5"},
+		{Event{Name: "suspicion_ended", Subject: 5, Why: "probe answered"}, "note", "5 is alive"},
+		{Event{Name: "peer_revived", Subject: 5, Why: "it leads"}, "note", "5 alive again"},
+		{Event{Name: "step_down", Ballot: "3/2"}, "note", "steps down"},
+		{Event{Name: "outbid", Ballot: "3/2", Candidate: 2}, "note", "outbids 2"},
+		{Event{Name: "no_quorum"}, "note", "no quorum"},
+		{Event{Name: "leaving", ViewID: 4}, "note", "leaving"},
+		{Event{Name: "pending_completed", Op: "DEL", Peers: []int{1, 5}}, "note", "complete DEL [1,5]"},
+		{Event{Name: "pending_restarted", Op: "LEAVE", Peers: []int{4}}, "note", "restart LEAVE [4]"},
+		{Event{Name: "reconcile_started", Replaces: 1, Ballot: "2/2"}, "takeover", "takes over from 1"},
+		{Event{Name: "reconcile_started", Replaces: 0, Ballot: "4/1"}, "takeover", "new ballot 4/1"},
+		{Event{Name: "exit", Reason: "left"}, "exit", "exit: left"},
+		{Event{Name: "stopped"}, "stop", "stopped (second signal)"},
+	} {
+		m, ok := markOf(&c.e)
+		if !ok || m.kind != c.kind || m.label != c.label {
+			t.Errorf("%s: %+v (drawn %v), want %s %q", c.e.Name, m, ok, c.kind, c.label)
+		}
+		if m.title == "" || strings.Contains(m.title, "%!") {
+			t.Errorf("%s: title %q", c.e.Name, m.title)
+		}
+	}
+	for _, name := range []string{"yield", "peer_leaving", "catch_up", "join_queued"} {
+		if m, ok := markOf(&Event{Name: name}); ok {
+			t.Errorf("%s drawn as %+v", name, m)
+		}
+	}
+}
+
+// Every event name the timeline looks for (a case of a switch on an event's
+// Name, or a comparison with it) is one that some peer code still logs.
+func TestEventNamesAreLogged(t *testing.T) {
+	logged := map[string]bool{}
+	logs := regexp.MustCompile(`Str\("event", "([a-z0-9_]+)"\)`)
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "tools" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range logs.FindAllSubmatch(src, -1) {
+			logged[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !logged["view_installed"] || !logged["fatal"] {
+		t.Fatalf("found no log calls under %s: %v", root, logged)
+	}
+
+	fset := token.NewFileSet()
+	var files []*ast.File
+	paths, _ := filepath.Glob("*.go")
+	for _, path := range paths {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	isName := func(x ast.Expr) bool {
+		s, ok := x.(*ast.SelectorExpr)
+		return ok && s.Sel.Name == "Name"
+	}
+	used := map[string]token.Position{}
+	lit := func(x ast.Expr) {
+		if b, ok := x.(*ast.BasicLit); ok && b.Kind == token.STRING {
+			s, _ := strconv.Unquote(b.Value)
+			used[s] = fset.Position(b.Pos())
+		}
+	}
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SwitchStmt:
+				if n.Tag != nil && isName(n.Tag) {
+					for _, c := range n.Body.List {
+						for _, x := range c.(*ast.CaseClause).List {
+							lit(x)
+						}
+					}
+				}
+			case *ast.BinaryExpr:
+				if (n.Op == token.EQL || n.Op == token.NEQ) && isName(n.X) {
+					lit(n.Y)
+				}
+			}
+			return true
+		})
+	}
+	if len(used) < 10 {
+		t.Fatalf("found only %v in the timeline's code", used)
+	}
+	for name, pos := range used {
+		if !logged[name] {
+			t.Errorf("%s: event %q is not logged by any peer code", pos, name)
 		}
 	}
 }

@@ -121,7 +121,7 @@ type body struct {
 }
 
 // Operation numbers as in codec (protocol constants).
-var opNames = map[int]string{1: "ADD", 2: "DEL", 3: "PENDING", 4: "NOTHING", 5: "LEAVE"}
+var opNames = map[int]string{1: "ADD", 2: "DEL", 3: "PENDING", 4: "NOTHING", 5: "LEAVE", 6: "LEAD"}
 
 // msgLabel is a short description of a message: "REQ DEL [5]", "NEWVIEW v6",
 // "QUEUED 4 L1" (joiner 4 is queued by leader 1).

@@ -130,6 +130,12 @@ func markOf(e *Event) (mark, bool) {
 	case "peer_revived":
 		return mark{"note", fmt.Sprintf("%d alive again", e.Subject),
 			fmt.Sprintf("peer %d, found unreachable, is alive: %s", e.Subject, e.Why)}, true
+	case "restart_claimed":
+		return mark{"suspect", fmt.Sprintf("%d restarted?", e.Subject),
+			fmt.Sprintf("a JOIN says peer %d's process restarted: probing it", e.Subject)}, true
+	case "probe_other_incarnation":
+		return mark{"note", fmt.Sprintf("%d restarted", e.Subject),
+			fmt.Sprintf("another process of peer %d answered the probe: the one in the view is gone", e.Subject)}, true
 	case "leaving":
 		return mark{"note", "leaving", fmt.Sprintf("leaving the group gracefully (view %d): LEAVE to the others", e.ViewID)}, true
 	case "detector_stalled":

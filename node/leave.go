@@ -10,7 +10,9 @@ import (
 // and before any joiner, and no one reports it. A leader that leaves stops
 // leading: its members take its LEAVE as the leader gone, and the lowest one
 // that answers takes over at once, with no timeout to wait for. The leaving
-// peer exits when a view removes it, or after Config.LeaveTicks.
+// peer exits when a view removes it, when every other member is leaving too
+// or down (no one is left to remove it: a whole group shut down at once), or
+// after Config.LeaveTicks.
 
 // leave starts a graceful leave: every other member is told (LEAVE); the
 // leader removes this peer with a LEAVE change, and a leader that leaves
@@ -30,11 +32,29 @@ func (n *Node) leave() {
 		n.change, n.round, n.joins = nil, nil, nil
 	}
 	n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self})
+	n.leaveIfAlone()
+}
+
+// leaveIfAlone: a leaving peer whose every other member is leaving too, or
+// down, exits at once: no one is left to remove it.
+func (n *Node) leaveIfAlone() {
+	if !n.leaving || n.role == roleGone {
+		return
+	}
+	for p, m := range n.members {
+		if p != n.cfg.Self && !m.leaving && !m.down {
+			return
+		}
+	}
+	n.exit(0, "left", false, "")
 }
 
 // leaveTick asks again every retry period, and exits when the leave has
 // taken too long: the group then finds this peer gone like any failure.
 func (n *Node) leaveTick() {
+	if n.leaveIfAlone(); n.role == roleGone {
+		return
+	}
 	switch {
 	case !n.leaving:
 	case n.tick-n.leftAt >= uint64(n.cfg.LeaveTicks):
@@ -52,6 +72,7 @@ func (n *Node) onLeave(p codec.PeerID) {
 	}
 	m.leaving = true
 	n.log.Info().Str("event", "peer_leaving").Uint32("peer", uint32(p)).Msg("peer is leaving")
+	n.leaveIfAlone()
 	if n.role == roleLeader && n.change == nil {
 		n.advance()
 	}

@@ -52,7 +52,7 @@ type Status struct {
 type Pending struct {
 	RequestID string   `json:"request_id"` // "leader.counter": who proposed it, and its counter
 	ViewID    ViewID   `json:"view_id"`    // the view it changes
-	Op        string   `json:"op"`         // ADD, DEL or LEAVE
+	Op        string   `json:"op"`         // ADD, DEL, LEAVE or LEAD
 	Peers     []PeerID `json:"peers"`      // whom it adds or removes
 	Epoch     uint64   `json:"epoch"`      // the ballot that proposed it: its epoch
 	Proposer  PeerID   `json:"proposer"`   // ... and its leader

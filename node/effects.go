@@ -146,12 +146,17 @@ func (n *Node) tell(p codec.PeerID, m codec.Message, why string) {
 
 // fresh reports whether p may be told about this node's state now, and
 // notes that it is.
-func (n *Node) fresh(p codec.PeerID) bool {
+func (n *Node) fresh(p codec.PeerID) bool { return n.freshAt(p, 0) }
+
+// freshAt is fresh for a peer known to be at view theirs: once a retry
+// period, or at once when this node's view or ballot, or the peer's view,
+// changed since it was last told.
+func (n *Node) freshAt(p codec.PeerID, theirs codec.ViewID) bool {
 	t, ok := n.told[p]
-	if ok && t.view == n.view.ID && t.ballot == n.ballot && n.tick-t.tick < uint64(n.cfg.RetryTicks) {
+	if ok && t.view == n.view.ID && t.ballot == n.ballot && t.theirs == theirs && n.tick-t.tick < uint64(n.cfg.RetryTicks) {
 		return false
 	}
-	n.told[p] = told{tick: n.tick, view: n.view.ID, ballot: n.ballot}
+	n.told[p] = told{tick: n.tick, view: n.view.ID, ballot: n.ballot, theirs: theirs}
 	return true
 }
 
@@ -160,7 +165,7 @@ func (n *Node) fresh(p codec.PeerID) bool {
 // (since 0), no longer in the view, or further behind than the history,
 // gets only the current view.
 func (n *Node) catchUp(p codec.PeerID, since codec.ViewID) {
-	if since >= n.view.ID || !n.fresh(p) {
+	if since >= n.view.ID || !n.freshAt(p, since) {
 		return
 	}
 	views := []View{n.view}

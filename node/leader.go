@@ -187,7 +187,7 @@ func (n *Node) commit() {
 	for _, p := range v.Members {
 		to[p] = p != n.cfg.Self
 	}
-	if c.p.op != codec.OpAdd {
+	if c.p.op == codec.OpDel || c.p.op == codec.OpLeave {
 		for _, p := range c.p.peers {
 			to[p] = true // best effort: tell a removed peer it was removed
 		}

@@ -155,8 +155,11 @@ func (n *Node) onNewView(m *codec.NewView) {
 		return
 	case w.ID == n.view.ID:
 		b := Ballot{m.Epoch, m.EpochLeader}
-		if n.role == roleLeader && b.Leader == m.From && n.ballot.Less(b) {
-			n.outbid(b, m.From) // a candidate refused this leader's REQ
+		if n.role == roleLeader && n.ballot.Less(b) {
+			// A candidate refused this leader's REQ, or a member told it
+			// whom it follows now: as for a heartbeat's ballot, the leader,
+			// alive, runs a ballot above it.
+			n.outbid(b, b.Leader)
 			return
 		}
 		n.follow(b, b.Leader == m.From)
@@ -166,14 +169,19 @@ func (n *Node) onNewView(m *codec.NewView) {
 		n.stale(m, "ignoring newer views")
 		return
 	}
-	if w.ID > n.view.ID+1 && n.gapAsked != w.ID {
+	if w.ID > n.view.ID+1 {
 		// Views are installed in order: the sender is shown this node's
-		// view, and sends the ones between (catchUp). If it cannot (its
-		// history is too short), it sends this view again, which is then
-		// installed.
-		n.gapAsked = w.ID
-		n.send1(m.From, n.viewMsg(n.view))
-		return
+		// view, and sends the ones between (catchUp). Copies of this view
+		// that come meanwhile wait; one that comes a retry period after the
+		// question is installed (nobody had the views between).
+		switch {
+		case n.gap.view != w.ID:
+			n.gap = gap{view: w.ID, at: n.tick}
+			n.send1(m.From, n.viewMsg(n.view))
+			return
+		case n.tick-n.gap.at < uint64(n.cfg.RetryTicks):
+			return
+		}
 	}
 	if w.Has(m.EpochLeader) {
 		n.follow(Ballot{m.Epoch, m.EpochLeader}, true) // (a ballot led by a removed peer leads nothing)

@@ -42,6 +42,14 @@ type told struct {
 	tick   uint64
 	view   codec.ViewID
 	ballot Ballot
+	theirs codec.ViewID // the peer's view, when known
+}
+
+// gap is a view more than one ahead that came at tick at: the views between
+// were asked for then.
+type gap struct {
+	view codec.ViewID
+	at   uint64
 }
 
 // syncMembers makes the records match v's members: a record for every other

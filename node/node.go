@@ -187,7 +187,7 @@ type Node struct {
 	ballot   Ballot                   // the highest ballot acknowledged; its leader is the one followed
 	beacon   Ballot                   // the ballot last given to the detector (Output.Ballot)
 	hearsay  bool                     // ballot came from a third party: its leader has not shown itself under it
-	gapAsked codec.ViewID             // a view more than one ahead, held back while the ones between are asked for
+	gap      gap                      // a view more than one ahead, held back while the ones between are asked for
 	accepted *proposal                // the proposal for view this node accepted (its pending operation)
 	members  map[codec.PeerID]*member // one record per other member of view
 	told     map[codec.PeerID]told    // when a peer was last told of a newer view or ballot

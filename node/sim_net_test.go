@@ -368,20 +368,20 @@ func (s *sim) newDet(id codec.PeerID) *simDet {
 }
 
 // syncDetector carries out a step's detector effects, as Runner.Run does:
-// the view to watch (SetView, which sends a round at once when it changes),
-// the ballot for the next rounds, then the members to watch afresh.
+// the ballot, the view to watch (SetView, which sends a round at once when
+// it changes), then the members to watch afresh.
 func (s *sim) syncDetector(id codec.PeerID, out Output) {
 	d := s.det[id]
 	if d == nil || !s.c.alive[id] {
 		return
 	}
+	if b := out.Ballot; b != nil {
+		d.ballot = *b // before the view's round, as Run applies both at once
+	}
 	if w := out.Watch; w != nil && !(d.active && w.View == d.view && equalIDs(w.Members, d.members)) {
 		d.active, d.view, d.members = true, w.View, w.Members
 		d.tr.SetMembers(w.Members, s.now)
 		s.round(id)
-	}
-	if b := out.Ballot; b != nil {
-		d.ballot = *b
 	}
 	for _, p := range out.Rewatch {
 		d.tr.Rewatch(p, s.now)

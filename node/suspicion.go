@@ -44,9 +44,12 @@ func (n *Node) probe(p codec.PeerID, m *member) {
 // up. When the node itself could not run for a whole probe wait (count, the
 // ticks handed over at once, is that long: the process was stopped or
 // starved), a check proves nothing yet: it gets a fresh wait, as the detector
-// gives its members a fresh timeout after a stall of its own.
+// gives its members a fresh timeout after a stall of its own. A check that
+// began after a shorter stall, among the inputs that waited through it, has
+// waited one tick, not the stall.
 func (n *Node) probeTick(count uint64) {
 	stalled := count >= uint64(n.cfg.ProbeTicks)
+	before := n.tick - count // the node's tick when those inputs were taken
 	for _, p := range n.view.Members { // in id order: the same schedule gives the same sends
 		m := n.members[p]
 		switch {
@@ -54,6 +57,8 @@ func (n *Node) probeTick(count uint64) {
 		case stalled:
 			m.since = n.tick
 			n.probe(p, m)
+		case count > 1 && m.since == before:
+			m.since = n.tick - 1
 		case n.tick-m.since >= uint64(n.cfg.ProbeTicks):
 			n.log.Info().Str("event", "probe_timeout").Uint32("peer", uint32(p)).Msg("probe not answered")
 			n.fail(p, false)

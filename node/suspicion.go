@@ -49,7 +49,7 @@ func (n *Node) probe(p codec.PeerID, m *member) {
 // waited one tick, not the stall.
 func (n *Node) probeTick(count uint64) {
 	stalled := count >= uint64(n.cfg.ProbeTicks)
-	before := n.tick - count // the node's tick when those inputs were taken
+	before := n.tick - count           // the node's tick when those inputs were taken
 	for _, p := range n.view.Members { // in id order: the same schedule gives the same sends
 		m := n.members[p]
 		switch {

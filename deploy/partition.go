@@ -34,12 +34,13 @@ import (
 // containers are first connected to a network of their own (sideNetwork),
 // where Docker's DNS gives each the other's new address, and then
 // disconnected from the compose network; the reconnection reverses it. The
-// peers keep sending to the addresses they resolved first, though, so the
-// two do not reach each other: each reports the other unreachable, which the
-// run notes rather than fails (docs/docker.md). Reconnected in the order of
-// their old addresses, the containers get those addresses back (the engine
-// hands out the lowest free one): the runner checks that they do, for the
-// same reason.
+// peers use a resolved address for hosts.CacheTTL before they look the name
+// up again, so the two may or may not reach each other on the side network
+// during the cut: when they do not, each reports the other unreachable,
+// which the run notes rather than fails (docs/docker.md). Reconnected in the
+// order of their old addresses, the containers get those addresses back (the
+// engine hands out the lowest free one): the runner checks that they do, so
+// that no peer sends to a stale address for a cache period after the heal.
 const (
 	cutFor = 6 * time.Second
 	// healLimit is the bound from the reconnection to the end.
@@ -247,7 +248,7 @@ func (k *Cut) Heal(ctx context.Context) error {
 		if a, err := g.address(ctx, p, g.network()); err != nil {
 			errs = append(errs, err)
 		} else if a != k.addrs[p] {
-			errs = append(errs, fmt.Errorf("deploy: %s came back as %s, not %s: the peers would still send to the old address", Names[p-1], a, k.addrs[p]))
+			errs = append(errs, fmt.Errorf("deploy: %s came back as %s, not %s: peers that cached the old address would send there until it expires", Names[p-1], a, k.addrs[p]))
 		}
 	}
 	if k.side != "" {

@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -26,7 +27,9 @@ const CacheTTL = 5 * time.Second
 // Resolver turns peer ids into addresses, resolving hostnames lazily. A
 // successful lookup is cached, per hostname, for CacheTTL or until Forget; a
 // failed one is not, so the next call looks again (Docker's DNS knows a
-// container only once it is up). It is safe for concurrent use.
+// container only once it is up). When a lookup fails for a name that resolved
+// before, the last address stays in use for another CacheTTL. It is safe for
+// concurrent use.
 type Resolver struct {
 	f       *File
 	tcpPort int
@@ -113,12 +116,22 @@ func (r *Resolver) resolve(id codec.PeerID) (Entry, netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), LookupTimeout)
 	ips, err := r.lookup(ctx, e.Host)
 	cancel()
-	if err != nil {
-		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): %w", ErrResolve, e.Host, id, err)
+	a, found := pick(ips)
+	if err == nil && !found {
+		err = errors.New("no addresses")
 	}
-	a, ok := pick(ips)
-	if !ok {
-		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): no addresses", ErrResolve, e.Host, id)
+	if err != nil {
+		if ok {
+			// The name service failed, not the name: keep the last address
+			// for another period rather than lose a peer that did not move
+			// (a container cut off the network cannot reach Docker's DNS,
+			// and every lookup would cost LookupTimeout when it comes back).
+			r.mu.Lock()
+			r.cache[key] = cached{c.addr, r.now()}
+			r.mu.Unlock()
+			return e, c.addr, nil
+		}
+		return e, netip.Addr{}, fmt.Errorf("%w %q (peer %d): %w", ErrResolve, e.Host, id, err)
 	}
 	r.mu.Lock()
 	r.cache[key] = cached{a, r.now()}

@@ -243,3 +243,40 @@ func TestResolverCacheExpires(t *testing.T) {
 		t.Errorf("lookups = %d, want 2", n)
 	}
 }
+
+// A name that resolved before keeps its address while the name service
+// fails (a container cut off the network cannot reach Docker's DNS): the
+// peer behind it is still sent to, and asked about again only after another
+// CacheTTL. A lookup that succeeds then gives the new address.
+func TestResolverKeepsLastAddressWhileLookupsFail(t *testing.T) {
+	dns := newFake()
+	r := NewResolver(mustParse(t, "one\n"), 7000, 7100, dns.lookup)
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	if got, err := r.TCPAddr(1); err != nil || got != "172.18.0.2:7000" {
+		t.Fatalf("TCPAddr(1) = %q, %v", got, err)
+	}
+
+	dns.mu.Lock()
+	dns.failures["one"] = 1
+	dns.mu.Unlock()
+	now = now.Add(CacheTTL)
+	if got, err := r.TCPAddr(1); err != nil || got != "172.18.0.2:7000" {
+		t.Fatalf("while the lookup fails: %q, %v, want the last address", got, err)
+	}
+	now = now.Add(CacheTTL - time.Millisecond)
+	if _, err := r.TCPAddr(1); err != nil {
+		t.Fatal(err)
+	}
+	if n := dns.count("one"); n != 2 {
+		t.Fatalf("lookups = %d, want 2 (the failed one kept the address for a period)", n)
+	}
+
+	dns.mu.Lock()
+	dns.table["one"] = []net.IP{net.ParseIP("172.19.0.7")}
+	dns.mu.Unlock()
+	now = now.Add(time.Millisecond)
+	if got, err := r.TCPAddr(1); err != nil || got != "172.19.0.7:7000" {
+		t.Fatalf("after the name service is back: %q, %v, want the new address", got, err)
+	}
+}

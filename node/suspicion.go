@@ -82,8 +82,16 @@ func (n *Node) onProbeAck(a *codec.ProbeAck) {
 			n.fail(a.From, false)
 			return
 		}
+		b := Ballot{a.Epoch, a.EpochLeader}
+		if a.EpochLeader != 0 && n.role == roleLeader && n.ballot.Less(b) {
+			// As for a heartbeat's ballot: this leader, alive, runs a
+			// ballot above the one the member follows.
+			n.revoke(a.From, "probe answered")
+			n.outbid(b, b.Leader)
+			return
+		}
 		if a.EpochLeader != 0 {
-			n.follow(Ballot{a.Epoch, a.EpochLeader}, a.EpochLeader == a.From)
+			n.follow(b, a.EpochLeader == a.From)
 		}
 		n.revoke(a.From, "probe answered")
 	}

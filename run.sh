@@ -117,6 +117,6 @@ case "${1:-all}" in
 	build) build ;;
 	cluster) cluster ;;
 	docker) shift; docker_testcases "$@" ;;
-	bench) shift; (cd bench && go run ./cmd/bench "$@") ;; # peer vs hashicorp/memberlist (docs/benchmarks.md); -quick for a smoke run, -loss-only for the UDP loss rows
+	bench) shift; (cd bench && go run ./cmd/bench "$@") ;; # peer vs hashicorp/memberlist (docs/benchmarks.md); -quick for a smoke run, -loss-only for the UDP loss rows, -leave-only for the SIGTERM (graceful leave) rows
 	*) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -41,11 +41,15 @@ type cluster struct {
 }
 
 type proc struct {
-	id      int
-	cmd     *exec.Cmd
+	id  int
+	cmd *exec.Cmd
+	// killed: the driver took the process out of the group, with SIGKILL
+	// (a crash) or SIGTERM (a graceful leave); killAt is the driver's clock
+	// just before the signal.
 	killed  bool
-	killAt  time.Time // the driver's clock just before SIGKILL
+	killAt  time.Time
 	exited  bool
+	exitAt  time.Time // the driver's clock once the process had ended
 	members map[int]bool
 	leader  int
 	changes int       // membership changes seen
@@ -219,11 +223,12 @@ func (c *cluster) read(p *proc, r io.Reader, out, errFile *os.File) {
 	}
 	io.Copy(io.Discard, r)
 	p.cmd.Wait()
+	ended := time.Now()
 	bw.Flush()
 	out.Close()
 	errFile.Close()
 	c.mu.Lock()
-	p.exited = true
+	p.exited, p.exitAt = true, ended
 	c.mu.Unlock()
 	c.signal()
 }
@@ -392,18 +397,40 @@ func (c *cluster) settle(quiet, limit time.Duration) (time.Duration, error) {
 	}
 }
 
-// kill sends SIGKILL to id and returns the driver's clock just before.
-func (c *cluster) kill(id int) (time.Time, error) {
+// kill takes id out of the group with sig (SIGKILL: a crash; SIGTERM: a
+// graceful leave) and returns the driver's clock just before the signal.
+func (c *cluster) kill(id int, sig syscall.Signal) (time.Time, error) {
 	c.mu.Lock()
 	p := c.procs[id-1]
 	p.killed = true
 	t := time.Now()
 	p.killAt = t
 	c.mu.Unlock()
-	return t, p.cmd.Process.Signal(syscall.SIGKILL)
+	return t, p.cmd.Process.Signal(sig)
 }
 
-// killedAt is the driver's clock just before it killed id.
+// exited waits up to timeout for id's process to end; it returns the
+// driver's clock once it had, and whether it did.
+func (c *cluster) exited(id int, timeout time.Duration) (time.Time, bool) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		p := c.procs[id-1]
+		done, at := p.exited, p.exitAt
+		c.mu.Unlock()
+		if done {
+			return at, true
+		}
+		select {
+		case <-c.poke:
+		case <-deadline.C:
+			return time.Time{}, false
+		}
+	}
+}
+
+// killedAt is the driver's clock just before it signalled id.
 func (c *cluster) killedAt(id int) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -418,7 +445,7 @@ func (c *cluster) firstDone() time.Time {
 	return earliest(c.watch.at)
 }
 
-// alive returns the ids not killed by the driver, ascending.
+// alive returns the ids the driver did not take out, ascending.
 func (c *cluster) alive() []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,9 +218,8 @@ func lossTrial(v *variant, bins binaries, n int, loss float64, window time.Durat
 	time.Sleep(window)
 	c.Intact = cl.intact()
 
-	rng := rand.New(rand.NewPCG(o.seed, uint64(n*1000))) // the first trial's victim
-	c.Victim = 2 + rng.IntN(n-1)
-	total, _, _, err := removal(cl, v, n, c.Victim, 1)
+	c.Victim = victimOf(o.seed, n, 0) // the first trial's victim
+	total, _, _, err := removal(cl, v, n, c.Victim, 1, syscall.SIGKILL)
 	if err != nil {
 		c.Errors = append(c.Errors, fmt.Sprintf("kill -9 of %d: %v", c.Victim, err))
 	} else {

@@ -12,9 +12,14 @@
 // view, exits and peer's "unreachable" lines, and times the removal of the
 // killed member (loss.go).
 //
-//	cd bench && go run ./cmd/bench             # the full run (./run.sh bench)
-//	cd bench && go run ./cmd/bench -quick      # N=5,16, two trials: a smoke run
-//	cd bench && go run ./cmd/bench -loss-only  # only the loss rows
+// The leave rows (leave.go): both systems at their defaults, SIGTERM of a
+// member and then of the leader, timed to every survivor's membership
+// without it, with peer's "unreachable" lines about them and the exits.
+//
+//	cd bench && go run ./cmd/bench              # the full run (./run.sh bench)
+//	cd bench && go run ./cmd/bench -quick       # N=5,16 (leave rows N=5), two trials: a smoke run
+//	cd bench && go run ./cmd/bench -loss-only   # only the loss rows
+//	cd bench && go run ./cmd/bench -leave-only  # only the leave rows
 //
 // One process per node, one group per trial: the N processes of a variant are
 // started at once with a fresh hostsfile of free 127.0.0.1 ports; times of
@@ -45,26 +50,28 @@ func main() {
 
 func run() int {
 	var (
-		quick    = flag.Bool("quick", false, "smoke run: N=5,16, 2 trials, 2 s window, plot into results/")
-		nList    = flag.String("n", "5,16,64,128", "group sizes, comma-separated")
-		vList    = flag.String("variants", "all", "variants, comma-separated: peer-100ms, peer-100ms-ff, ml-tuned, peer-default, ml-local")
-		trials   = flag.Int("trials", 5, "trials (fresh groups) per variant and N")
-		slow     = flag.Int("ml-local-trials", 3, "trials for memberlist's DefaultLocalConfig (seconds per removal)")
-		window   = flag.Duration("window", 5*time.Second, "steady-state window for CPU and memory")
-		out      = flag.String("out", "results/latest.json", "results as JSON")
-		md       = flag.String("md", "results/latest.md", "table and targets as Markdown")
-		svg      = flag.String("svg", "", "plot (default ../docs/img/benchmarks.svg; results/benchmarks.svg with -quick)")
-		quiet    = flag.Bool("q", false, "no progress on stderr")
-		seed     = flag.Uint64("seed", 6, "seed for choosing the victims")
-		maxProcs = flag.Int("max-n", 128, "skip group sizes above this")
-		render   = flag.String("render", "", "do not measure: print the table and draw the plot from this results `file`")
-		seeds    = flag.String("ml-seeds", "all", "what a memberlist node joins: all (every other node, as peer's hostsfile) or k (nodes 1..k)")
-		lossR    = flag.String("loss", "0.01,0.05,0.2", "UDP loss `rates` for the loss rows at T=100ms (peer-100ms vs ml-tuned); none skips them")
-		lossD    = flag.String("loss-defaults", "0.01", "UDP loss `rates` for the loss rows at the defaults (peer-default vs ml-local); none skips them")
-		lossN    = flag.String("loss-n", "8", "group sizes for the loss rows, comma-separated")
-		lossW    = flag.Duration("loss-window", 30*time.Second, "how long a group runs under loss before the kill, at T=100ms")
-		lossWD   = flag.Duration("loss-window-defaults", 60*time.Second, "the same at the defaults")
-		lossOnly = flag.Bool("loss-only", false, "run only the loss rows (results/loss.json and results/loss.md; no plot)")
+		quick     = flag.Bool("quick", false, "smoke run: N=5,16, 2 trials, 2 s window, plot into results/")
+		nList     = flag.String("n", "5,16,64,128", "group sizes, comma-separated")
+		vList     = flag.String("variants", "all", "variants, comma-separated: peer-100ms, peer-100ms-ff, ml-tuned, peer-default, ml-local")
+		trials    = flag.Int("trials", 5, "trials (fresh groups) per variant and N")
+		slow      = flag.Int("ml-local-trials", 3, "trials for memberlist's DefaultLocalConfig (seconds per removal)")
+		window    = flag.Duration("window", 5*time.Second, "steady-state window for CPU and memory")
+		out       = flag.String("out", "results/latest.json", "results as JSON")
+		md        = flag.String("md", "results/latest.md", "table and targets as Markdown")
+		svg       = flag.String("svg", "", "plot (default ../docs/img/benchmarks.svg; results/benchmarks.svg with -quick)")
+		quiet     = flag.Bool("q", false, "no progress on stderr")
+		seed      = flag.Uint64("seed", 6, "seed for choosing the victims")
+		maxProcs  = flag.Int("max-n", 128, "skip group sizes above this")
+		render    = flag.String("render", "", "do not measure: print the table and draw the plot from this results `file`")
+		seeds     = flag.String("ml-seeds", "all", "what a memberlist node joins: all (every other node, as peer's hostsfile) or k (nodes 1..k)")
+		lossR     = flag.String("loss", "0.01,0.05,0.2", "UDP loss `rates` for the loss rows at T=100ms (peer-100ms vs ml-tuned); none skips them")
+		lossD     = flag.String("loss-defaults", "0.01", "UDP loss `rates` for the loss rows at the defaults (peer-default vs ml-local); none skips them")
+		lossN     = flag.String("loss-n", "8", "group sizes for the loss rows, comma-separated")
+		lossW     = flag.Duration("loss-window", 30*time.Second, "how long a group runs under loss before the kill, at T=100ms")
+		lossWD    = flag.Duration("loss-window-defaults", 60*time.Second, "the same at the defaults")
+		lossOnly  = flag.Bool("loss-only", false, "run only the loss rows (results/loss.json and results/loss.md; no plot)")
+		leaveN    = flag.String("leave-n", "5,16", "group sizes for the leave rows (SIGTERM of a member, then of the leader; peer-default vs ml-local, -trials each), comma-separated; none skips them")
+		leaveOnly = flag.Bool("leave-only", false, "run only the leave rows (results/leave.json and results/leave.md; no plot)")
 	)
 	flag.Parse()
 	if *quick {
@@ -89,16 +96,24 @@ func run() int {
 		if !isSet("loss-window") {
 			*lossW = 5 * time.Second
 		}
-	}
-	if *lossOnly {
-		if !isSet("out") {
-			*out = "results/loss.json"
-		}
-		if !isSet("md") {
-			*md = "results/loss.md"
+		if !isSet("leave-n") {
+			*leaveN = "5"
 		}
 	}
-	if *svg == "" && !*lossOnly {
+	only := ""
+	switch {
+	case *lossOnly:
+		only = "loss"
+	case *leaveOnly:
+		only = "leave"
+	}
+	if only != "" && !isSet("out") {
+		*out = "results/" + only + ".json"
+	}
+	if only != "" && !isSet("md") {
+		*md = "results/" + only + ".md"
+	}
+	if *svg == "" && only == "" {
 		*svg = "../docs/img/benchmarks.svg"
 		if *quick {
 			*svg = "results/benchmarks.svg"
@@ -106,12 +121,18 @@ func run() int {
 	}
 	var ns []int
 	var notes []string
-	for _, s := range strings.Split(*nList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 3 {
-			fmt.Fprintf(os.Stderr, "bench: -n %q: want sizes >= 3\n", *nList)
+	var all, lossNs, leaveNs []int
+	for _, f := range []struct {
+		name, list string
+		to         *[]int
+	}{{"n", *nList, &all}, {"loss-n", *lossN, &lossNs}, {"leave-n", *leaveN, &leaveNs}} {
+		var err error
+		if *f.to, err = parseSizes(f.list); err != nil || f.name == "n" && len(*f.to) == 0 {
+			fmt.Fprintf(os.Stderr, "bench: -%s %q: want sizes >= 3\n", f.name, f.list)
 			return 2
 		}
+	}
+	for _, n := range all {
 		switch {
 		case n > *maxProcs:
 		case n > 64 && !isSet("n") && runtime.NumCPU() < 4:
@@ -127,7 +148,6 @@ func run() int {
 	mlSeeds = *seeds
 	variants := selectVariants(*vList)
 	var plans []lossPlan
-	var lossNs []int
 	for _, p := range []struct {
 		peer, ml, rates string
 		window          time.Duration
@@ -144,19 +164,23 @@ func run() int {
 			plans = append(plans, lossPlan{peer: p.peer, ml: p.ml, rates: rates, window: p.window})
 		}
 	}
-	for _, s := range strings.Split(*lossN, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 3 {
-			fmt.Fprintf(os.Stderr, "bench: -loss-n %q: want sizes >= 3\n", *lossN)
-			return 2
+	var leaving []*variant
+	for _, v := range variants {
+		if slices.Contains(leaveVariants, v.Key) {
+			leaving = append(leaving, v)
 		}
-		lossNs = append(lossNs, n)
 	}
 	if *lossOnly {
-		ns, notes = nil, nil
+		ns, notes, leaveNs = nil, nil, nil
 	}
-	if len(variants) == 0 || len(ns) == 0 && len(plans) == 0 {
-		fmt.Fprintln(os.Stderr, "bench: nothing to run (check -n, -variants and -loss)")
+	if *leaveOnly {
+		ns, notes, plans = nil, nil, nil
+	}
+	if len(leaveNs) == 0 {
+		leaving = nil
+	}
+	if len(variants) == 0 || len(ns) == 0 && len(plans) == 0 && len(leaving) == 0 {
+		fmt.Fprintln(os.Stderr, "bench: nothing to run (check -n, -variants, -loss and -leave-n)")
 		return 2
 	}
 	if err := chdirBench(); err != nil {
@@ -219,6 +243,14 @@ func run() int {
 			progress("   %.1f s", c.ElapsedS)
 		}
 	}
+	for _, n := range leaveNs {
+		for _, v := range leaving {
+			progress("== %s, N=%d: SIGTERM of a member, then of the leader (%d trials)", v.Label, n, o.trials)
+			c := measureLeave(v, bins, n, o)
+			res.Leave = append(res.Leave, c)
+			progress("   %.1f s", c.ElapsedS)
+		}
+	}
 	if len(plans) > 0 {
 		if err := lossReady(); err != nil {
 			note := fmt.Sprintf("loss rows skipped: %v", err)
@@ -260,7 +292,10 @@ func report(res *Results, out, md, svg, logs string) int {
 	if len(res.Loss) > 0 {
 		res.lossTables(&tbl)
 	}
-	tbl.WriteString("Targets (issues 6 and 11):\n\n")
+	if len(res.Leave) > 0 {
+		res.leaveTable(&tbl)
+	}
+	tbl.WriteString("Targets (issues 6 and 11, and the graceful leave):\n\n")
 	res.printTargets(&tbl)
 	var errs strings.Builder
 	res.printErrors(&errs)
@@ -301,6 +336,23 @@ func report(res *Results, out, md, svg, logs string) int {
 	}
 	fmt.Println()
 	return status
+}
+
+// parseSizes reads a comma-separated list of group sizes (each >= 3); ""
+// and "none" are none.
+func parseSizes(s string) ([]int, error) {
+	if s == "" || s == "none" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 3 {
+			return nil, fmt.Errorf("%q: want sizes >= 3", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func isSet(name string) bool {

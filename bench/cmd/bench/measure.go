@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -73,19 +74,36 @@ type runOpts struct {
 func measure(v *variant, bins binaries, n int, o runOpts) *Cell {
 	c := &Cell{Variant: v.Key, System: v.System, N: n, Trials: o.trials}
 	began := time.Now()
+	runTrials(o, &c.Errors, func() bool { return len(c.Formation) == 0 }, func(k int) error {
+		return trial(v, bins, n, k, o, c)
+	})
+	c.ElapsedS = time.Since(began).Seconds()
+	return c
+}
+
+// runTrials runs trial k for k = 0 .. o.trials-1, recording the failures in
+// errs. It gives up after two failures, or after a first trial that failed
+// with nothing measured (empty): the machine does not hold this cell.
+func runTrials(o runOpts, errs *[]string, empty func() bool, trial func(k int) error) {
 	failed := 0
 	for k := range o.trials {
-		if err := trial(v, bins, n, k, o, c); err != nil {
-			c.Errors = append(c.Errors, fmt.Sprintf("trial %d: %v", k+1, err))
+		if err := trial(k); err != nil {
+			*errs = append(*errs, fmt.Sprintf("trial %d: %v", k+1, err))
 			logf(o, "    trial %d: %v", k+1, err)
 			failed++
-			if k == 0 && len(c.Formation) == 0 || failed == 2 {
-				break // the machine does not hold this cell: save the time
+			if k == 0 && empty() || failed == 2 {
+				break // save the time
 			}
 		}
 	}
-	c.ElapsedS = time.Since(began).Seconds()
-	return c
+}
+
+// victimOf is the non-leader that trial k at group size n takes out: the
+// same for every variant, for the kill and the leave rows (and the loss
+// rows take the first trial's).
+func victimOf(seed uint64, n, k int) int {
+	rng := rand.New(rand.NewPCG(seed, uint64(n*1000+k)))
+	return 2 + rng.IntN(n-1)
 }
 
 func trial(v *variant, bins binaries, n, k int, o runOpts, c *Cell) error {
@@ -135,10 +153,8 @@ func trial(v *variant, bins binaries, n, k int, o runOpts, c *Cell) error {
 		logf(o, "    steady state: %.2f%% CPU, %.1f MiB RSS per process (%d membership changes in the window)", cpu, rss, c.Unsteady)
 	}
 
-	// A non-leader, the same for every variant at this N and trial.
-	rng := rand.New(rand.NewPCG(o.seed, uint64(n*1000+k)))
-	victim := 2 + rng.IntN(n-1)
-	rem, det, after, err := removal(cl, v, n, victim, 1)
+	victim := victimOf(o.seed, n, k)
+	rem, det, after, err := removal(cl, v, n, victim, 1, syscall.SIGKILL)
 	if err != nil {
 		return fmt.Errorf("removal of %d: %w", victim, err)
 	}
@@ -155,7 +171,7 @@ func trial(v *variant, bins binaries, n, k int, o runOpts, c *Cell) error {
 	}
 	alive := cl.alive()
 	next := alive[1] // the lowest survivor once 1 is gone
-	fo, det, after, err := removal(cl, v, n-1, 1, next)
+	fo, det, after, err := removal(cl, v, n-1, 1, next, syscall.SIGKILL)
 	if err != nil {
 		return fmt.Errorf("failover (kill 1): %w", err)
 	}
@@ -166,11 +182,13 @@ func trial(v *variant, bins binaries, n, k int, o runOpts, c *Cell) error {
 	return nil
 }
 
-// removal kills victim in a group of n alive processes and waits until every
-// survivor has exactly the other n-1 members (and, for peer, leader as its
-// leader). It returns kill -> last survivor, kill -> detection and detection
-// -> last survivor, in ms.
-func removal(cl *cluster, v *variant, n, victim, leader int) (total, detect, after float64, err error) {
+// removal sends sig to victim in a group of n alive processes (SIGKILL: a
+// crash; SIGTERM: a graceful leave) and waits until every survivor has
+// exactly the other n-1 members (and, for peer, leader as its leader). It
+// returns signal -> last survivor, signal -> detection and detection -> last
+// survivor, in ms (without a detection, as after a leave, detection is the
+// last survivor).
+func removal(cl *cluster, v *variant, n, victim, leader int, sig syscall.Signal) (total, detect, after float64, err error) {
 	var survivors []int
 	for _, id := range cl.alive() {
 		if id != victim {
@@ -195,7 +213,7 @@ func removal(cl *cluster, v *variant, n, victim, leader int) (total, detect, aft
 		}
 		return !v.Leader() || p.leader == leader
 	})
-	tk, err := cl.kill(victim)
+	tk, err := cl.kill(victim, sig)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -15,18 +15,19 @@ import (
 
 // Results is everything one run measured; it is written as JSON.
 type Results struct {
-	Machine  Machine     `json:"machine"`
-	Started  time.Time   `json:"started"`
-	ElapsedS float64     `json:"elapsed_s"`
-	Quick    bool        `json:"quick"`
-	Trials   int         `json:"trials"`
-	Ns       []int       `json:"ns"`
-	Cells    []*Cell     `json:"cells"`
-	Loss     []*LossCell `json:"loss,omitempty"`
-	Targets  []Target    `json:"targets"`
-	Source   string      `json:"peer_source"`
-	MLSeeds  string      `json:"ml_seeds"`
-	Notes    []string    `json:"notes,omitempty"`
+	Machine  Machine      `json:"machine"`
+	Started  time.Time    `json:"started"`
+	ElapsedS float64      `json:"elapsed_s"`
+	Quick    bool         `json:"quick"`
+	Trials   int          `json:"trials"`
+	Ns       []int        `json:"ns"`
+	Cells    []*Cell      `json:"cells"`
+	Loss     []*LossCell  `json:"loss,omitempty"`
+	Leave    []*LeaveCell `json:"leave,omitempty"`
+	Targets  []Target     `json:"targets"`
+	Source   string       `json:"peer_source"`
+	MLSeeds  string       `json:"ml_seeds"`
+	Notes    []string     `json:"notes,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -133,9 +134,14 @@ func (m metric) cellText(c *Cell, maxToo bool) string {
 		}
 		return s
 	}
-	xs := m.get(c)
+	return samplesText(m.get(c), c.Trials, len(c.Errors) > 0, maxToo)
+}
+
+// samplesText prints the p50 of xs (and the max): "failed" when there are
+// none and some trial failed, with the count when fewer than trials held.
+func samplesText(xs []float64, trials int, failed, maxToo bool) string {
 	if len(xs) == 0 {
-		if len(c.Errors) > 0 {
+		if failed {
 			return "failed"
 		}
 		return "–"
@@ -144,8 +150,8 @@ func (m metric) cellText(c *Cell, maxToo bool) string {
 	if maxToo {
 		s += " / " + fmtMS(maxOf(xs))
 	}
-	if len(xs) < c.Trials {
-		s += fmt.Sprintf(" (%d/%d ok)", len(xs), c.Trials)
+	if len(xs) < trials {
+		s += fmt.Sprintf(" (%d/%d ok)", len(xs), trials)
 	}
 	return s
 }
@@ -202,9 +208,9 @@ func (r *Results) targets() []Target {
 		ts = append(ts, t)
 	}
 	// held reports a cell that did not hold (no samples, errors) as missed.
-	held := func(goal string, c *Cell, samples []float64) bool {
-		if c != nil && len(samples) == 0 && len(c.Errors) > 0 {
-			add(goal, "did not hold on this machine: "+c.Errors[0], false, true)
+	held := func(goal string, errs []string, samples []float64) bool {
+		if len(samples) == 0 && len(errs) > 0 {
+			add(goal, "did not hold on this machine: "+errs[0], false, true)
 			return false
 		}
 		return true
@@ -216,7 +222,7 @@ func (r *Results) targets() []Target {
 			v, up, after = p50(c.Formation), p50(c.Startup), p50(c.FormationUp)
 		}
 		goal := fmt.Sprintf("formation N=%d ≤ %s (%s, p50)", n, fmtMS(limit), byKeyVariant(key).Label)
-		if c == nil || !held(goal, c, c.Formation) {
+		if c == nil || !held(goal, c.Errors, c.Formation) {
 			return
 		}
 		add(goal, fmt.Sprintf("p50 %s, max %s: the last process was up after %s (p50), then %s to every full view",
@@ -239,7 +245,7 @@ func (r *Results) targets() []Target {
 				continue
 			}
 			goal := fmt.Sprintf("removal N=%d: kill -9 → last view p50 ≤ timeout + 5 ms = %s (%s)", n, fmtMS(limit), v.Label)
-			if !held(goal, c, c.Removal) {
+			if !held(goal, c.Errors, c.Removal) {
 				continue
 			}
 			rem, after := p50(c.Removal), p50(c.RemovalAfter)
@@ -261,7 +267,7 @@ func (r *Results) targets() []Target {
 		}
 		c := r.cell("peer-100ms-ff", n)
 		goal := fmt.Sprintf("-fast-fail N=%d: kill -9 → new view ≤ 10 ms (p50)", n)
-		if c == nil || !held(goal, c, c.Removal) {
+		if c == nil || !held(goal, c.Errors, c.Removal) {
 			continue
 		}
 		rem := p50(c.Removal)
@@ -285,6 +291,27 @@ func (r *Results) targets() []Target {
 			fmt.Sprintf("peer %.1f MiB, memberlist %.1f MiB", p.RSS, m.RSS), p.RSS <= m.RSS, true)
 	} else if len(r.Cells) > 0 {
 		add("CPU and RSS per process at N=16, T=100ms ≤ memberlist's", "not measured", false, false)
+	}
+	for _, c := range r.Leave {
+		if c.Variant != leaveVariants[0] {
+			continue
+		}
+		goal := fmt.Sprintf("leave N=%d: SIGTERM of a member and then of the leader → every survivor's view ≤ 10 ms (p50), no \"unreachable\" line (%s)",
+			c.N, byKeyVariant(c.Variant).Label)
+		if !held(goal, c.Errors, c.Member) {
+			continue
+		}
+		mem, lead := p50(c.Member), p50(c.Leader)
+		measured := fmt.Sprintf("member p50 %s, max %s; leader p50 %s, max %s; %d \"unreachable\" lines about them; %d of %d exited by themselves",
+			fmtMS(mem), fmtMS(maxOf(c.Member)), fmtMS(lead), fmtMS(maxOf(c.Leader)), c.Unreachable,
+			len(c.MemberExit)+len(c.LeaderExit), c.Leaves)
+		if len(c.Errors) > 0 {
+			measured += fmt.Sprintf("; %d trial(s) failed", len(c.Errors))
+		}
+		if m := r.leaveCell(leaveVariants[1], c.N); m != nil && len(m.Member) > 0 {
+			measured += fmt.Sprintf("; memberlist: member p50 %s, leader p50 %s", fmtMS(p50(m.Member)), fmtMS(p50(m.Leader)))
+		}
+		add(goal, measured, mem <= 10 && lead <= 10 && c.Unreachable == 0 && len(c.Errors) == 0, true)
 	}
 	for _, c := range r.Loss {
 		v := byKeyVariant(c.Variant)
@@ -417,6 +444,83 @@ var lossRows = []struct {
 	}},
 }
 
+func (r *Results) leaveCell(variant string, n int) *LeaveCell {
+	for _, c := range r.Leave {
+		if c.Variant == variant && c.N == n {
+			return c
+		}
+	}
+	return nil
+}
+
+// leaveTable writes the leave rows: for every N, both systems at their
+// defaults side by side with the memberlist ÷ peer ratio.
+func (r *Results) leaveTable(w io.Writer) {
+	fmt.Fprintln(w, "Graceful leave at the defaults: a fresh group per trial; once it formed and was quiet, SIGTERM to a non-leader (the kill rows' victim), then, quiet again, to node 1 (peer's leader). Times run from just before the signal to the last survivor whose membership lacks the node (peer: a view without it, after node 1 one led by the lowest survivor; memberlist: NotifyLeave, after the node's Leave).")
+	fmt.Fprintln(w)
+	pv, mv := byKeyVariant(leaveVariants[0]), byKeyVariant(leaveVariants[1])
+	ratio := "ml÷peer"
+	for _, p := range pairs {
+		if p.Peer == pv.Key && p.ML == mv.Key {
+			ratio = p.Label
+		}
+	}
+	fmt.Fprintf(w, "| N | metric | %s | %s | %s |\n| --- | --- | --- | --- | --- |\n", pv.Label, mv.Label, ratio)
+	var ns []int
+	for _, c := range r.Leave {
+		if !slices.Contains(ns, c.N) {
+			ns = append(ns, c.N)
+		}
+	}
+	for _, n := range ns {
+		p, m := r.leaveCell(pv.Key, n), r.leaveCell(mv.Key, n)
+		for _, row := range leaveRows {
+			text := func(c *LeaveCell) string {
+				if c == nil {
+					return "–"
+				}
+				return row.text(c)
+			}
+			q := "–"
+			if row.central != nil && p != nil && m != nil {
+				q = fmtRatio(row.central(m), row.central(p))
+			}
+			fmt.Fprintf(w, "| %d | %s | %s | %s | %s |\n", n, row.name, text(p), text(m), q)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, c := range r.Leave {
+		for _, s := range c.NotExited {
+			fmt.Fprintf(w, "- %s N=%d %s\n", c.Variant, c.N, s)
+		}
+	}
+}
+
+// leaveRows are the rows of the leave table; central, where set, is the
+// number the ratio compares.
+var leaveRows = []struct {
+	name    string
+	text    func(*LeaveCell) string
+	central func(*LeaveCell) float64
+}{
+	{"leave (SIGTERM member), p50 / max",
+		func(c *LeaveCell) string { return samplesText(c.Member, c.Trials, len(c.Errors) > 0, true) },
+		func(c *LeaveCell) float64 { return p50(c.Member) }},
+	{"leave (SIGTERM leader), p50 / max",
+		func(c *LeaveCell) string { return samplesText(c.Leader, c.Trials, len(c.Errors) > 0, true) },
+		func(c *LeaveCell) float64 { return p50(c.Leader) }},
+	{"SIGTERM → the process ended by itself, p50 member / leader (how many)", func(c *LeaveCell) string {
+		return fmt.Sprintf("%s / %s (%d of %d)", fmtMS(p50(c.MemberExit)), fmtMS(p50(c.LeaderExit)), len(c.MemberExit)+len(c.LeaderExit), c.Leaves)
+	}, nil},
+	{"\"unreachable\" lines about the leaving nodes (about others)", func(c *LeaveCell) string {
+		if c.System != "peer" {
+			return "–"
+		}
+		return fmt.Sprintf("%d (%d)", c.Unreachable, c.UnreachableOther)
+	}, nil},
+	{"members that did not leave dropped by a process", func(c *LeaveCell) string { return strconv.Itoa(c.FalseRemovals) }, nil},
+}
+
 func maxOfCell(c *Cell, get func(*Cell) []float64) float64 {
 	if c == nil {
 		return math.NaN()
@@ -452,6 +556,11 @@ func (r *Results) printErrors(w io.Writer) {
 			fmt.Fprintf(w, "- %s N=%d %s\n", c.Variant, c.N, e)
 		}
 	}
+	for _, c := range r.Leave {
+		for _, e := range c.Errors {
+			fmt.Fprintf(w, "- leave %s N=%d %s\n", c.Variant, c.N, e)
+		}
+	}
 }
 
 // source names the peer code measured: the commit and the uncommitted files
@@ -465,7 +574,7 @@ func source(root string) string {
 	st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!docs").Output()
 	if err == nil && len(strings.TrimSpace(string(st))) > 0 {
 		var files []string
-		for _, l := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+		for _, l := range strings.Split(strings.TrimRight(string(st), "\n"), "\n") { // " M file": keep the leading space
 			if len(l) > 3 {
 				files = append(files, strings.TrimSpace(l[3:]))
 			}

@@ -156,16 +156,12 @@ func TestLossTables(t *testing.T) {
 	}}
 	var b strings.Builder
 	r.lossTables(&b)
-	for _, want := range []string{
+	mustContain(t, b.String(),
 		"UDP loss 5 %, N=8, 30 s window, kill -9 of node 5:",
 		"| false removals (a live member dropped by a process) | 0 | 1 |",
 		"| kill -9: removed by every survivor after (first survivor) | yes, 190 ms (185 ms) | no |",
 		"- ml-tuned: node 2 dropped 3 at +4.000 s",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("no %q in:\n%s", want, b.String())
-		}
-	}
+	)
 	r.Targets = r.targets()
 	met := 0
 	for _, tg := range r.Targets {
@@ -175,5 +171,63 @@ func TestLossTables(t *testing.T) {
 	}
 	if len(r.Targets) != 2 || met != 2 {
 		t.Errorf("targets %+v: want 2, both met", r.Targets)
+	}
+}
+
+func TestLeaveTable(t *testing.T) {
+	r := &Results{Leave: []*LeaveCell{
+		{Variant: "peer-default", System: "peer", N: 5, Trials: 2, Member: []float64{3, 5}, Leader: []float64{4, 8},
+			MemberExit: []float64{6, 7}, LeaderExit: []float64{9, 11}, Leaves: 4},
+		{Variant: "ml-local", System: "memberlist", N: 5, Trials: 2, Member: []float64{300, 500}, Leader: []float64{400, 600},
+			MemberExit: []float64{100, 100}, LeaderExit: []float64{100}, Leaves: 4,
+			NotExited: []string{"trial 2: node 1 (leader) still running 1m0s after SIGTERM"}},
+		{Variant: "peer-default", System: "peer", N: 16, Trials: 2, Member: []float64{12}, Leader: []float64{9}, Leaves: 2,
+			MemberExit: []float64{20}, LeaderExit: []float64{30}, Unreachable: 1, Errors: []string{"trial 2: formation: timed out"}},
+	}}
+	var b strings.Builder
+	r.leaveTable(&b)
+	mustContain(t, b.String(),
+		"| N | metric | peer default (500ms/1s) | memberlist DefaultLocalConfig | ml÷peer (defaults) |",
+		"| 5 | leave (SIGTERM member), p50 / max | 4.00 ms / 5.00 ms | 400 ms / 500 ms | ×100 |",
+		"| 5 | leave (SIGTERM leader), p50 / max | 6.00 ms / 8.00 ms | 500 ms / 600 ms | ×83.3 |",
+		"| 5 | SIGTERM → the process ended by itself, p50 member / leader (how many) | 6.50 ms / 10.0 ms (4 of 4) | 100 ms / 100 ms (3 of 4) | – |",
+		"| 5 | \"unreachable\" lines about the leaving nodes (about others) | 0 (0) | – | – |",
+		"| 16 | leave (SIGTERM member), p50 / max | 12.0 ms / 12.0 ms (1/2 ok) | – | – |",
+		"| 16 | \"unreachable\" lines about the leaving nodes (about others) | 1 (0) | – | – |",
+		"- ml-local N=5 trial 2: node 1 (leader) still running 1m0s after SIGTERM",
+	)
+	var rows []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "|") {
+			rows = append(rows, l)
+		}
+	}
+	if want := 2 + 2*len(leaveRows); len(rows) != want {
+		t.Errorf("%d table lines, want %d:\n%s", len(rows), want, b.String())
+	}
+	for _, l := range rows {
+		if strings.Count(l, "|") != 6 {
+			t.Errorf("not 5 cells: %s", l)
+		}
+	}
+	r.Targets = r.targets()
+	if len(r.Targets) != 2 {
+		t.Fatalf("targets %+v: want one per N", r.Targets)
+	}
+	if m := r.Targets[0].Met; m == nil || !*m || !strings.Contains(r.Targets[0].Goal, "N=5") {
+		t.Errorf("N=5: %+v, want met", r.Targets[0])
+	}
+	if m := r.Targets[1].Met; m == nil || *m {
+		t.Errorf("N=16 (p50 12 ms, an unreachable line, a failed trial): %+v, want missed", r.Targets[1])
+	}
+}
+
+// mustContain reports every line of want missing from got.
+func mustContain(t *testing.T, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("no %q in:\n%s", w, got)
+		}
 	}
 }

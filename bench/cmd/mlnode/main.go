@@ -10,7 +10,8 @@
 //	{"time":"...","event":"leave","node":3}
 //
 // Node names are the peer ids of the benchmark ("1".."N"); the node itself
-// appears as a join too. memberlist's own log goes to stderr only with -log,
+// appears as a join too. SIGTERM leaves the group gracefully (Leave, then
+// Shutdown); SIGKILL is a crash. memberlist's own log goes to stderr only with -log,
 // each line stamped with the UTC time to the microsecond.
 package main
 
@@ -32,13 +33,14 @@ import (
 
 func main() {
 	var (
-		name      = flag.Int("id", 0, "this node's `id` (its memberlist name)")
-		port      = flag.Int("port", 0, "TCP and UDP `port` on 127.0.0.1")
-		seeds     = flag.String("seeds", "", "comma-separated 127.0.0.1 `ports` to join (empty: start alone)")
-		profile   = flag.String("profile", "local", "`config`: local (DefaultLocalConfig) or tuned (-probe-interval, timeout T/2, suspicion multiplier 2)")
-		interval  = flag.Duration("probe-interval", 100*time.Millisecond, "probe interval T for -profile tuned")
-		joinRetry = flag.Duration("join-retry", 10*time.Millisecond, "retry the join this often until a seed answers")
-		logOut    = flag.Bool("log", false, "memberlist's own log on stderr")
+		name         = flag.Int("id", 0, "this node's `id` (its memberlist name)")
+		port         = flag.Int("port", 0, "TCP and UDP `port` on 127.0.0.1")
+		seeds        = flag.String("seeds", "", "comma-separated 127.0.0.1 `ports` to join (empty: start alone)")
+		profile      = flag.String("profile", "local", "`config`: local (DefaultLocalConfig) or tuned (-probe-interval, timeout T/2, suspicion multiplier 2)")
+		interval     = flag.Duration("probe-interval", 100*time.Millisecond, "probe interval T for -profile tuned")
+		joinRetry    = flag.Duration("join-retry", 10*time.Millisecond, "retry the join this often until a seed answers")
+		logOut       = flag.Bool("log", false, "memberlist's own log on stderr")
+		leaveTimeout = flag.Duration("leave-timeout", time.Second, "on SIGTERM, wait this long at most for the leave to be gossiped, then shut down")
 	)
 	flag.Parse()
 	if *name <= 0 || *port <= 0 {
@@ -92,9 +94,16 @@ func main() {
 		}()
 	}
 
+	// SIGTERM or SIGINT is memberlist's graceful leave: the node gossips
+	// that it left (a dead message about itself, which the others take as a
+	// leave, not a failure), waits up to -leave-timeout for that to go out,
+	// and shuts down. SIGKILL ends it without a word, like a crash.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
+	if err := ml.Leave(*leaveTimeout); err != nil {
+		fmt.Fprintf(os.Stderr, "mlnode: leave: %v\n", err)
+	}
 	ml.Shutdown()
 }
 

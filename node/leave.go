@@ -64,7 +64,9 @@ func (n *Node) leaveTick() {
 	}
 }
 
-// onLeave: member p is leaving. A leader removes it (advance).
+// onLeave: member p is leaving. A leader removes it (advance); a member
+// whose leader it is answers a takeover that waited on a check of it: a
+// leaving leader hands over, so the takeover needs no failure.
 func (n *Node) onLeave(p codec.PeerID) {
 	m := n.members[p]
 	if m == nil || m.leaving {
@@ -73,7 +75,10 @@ func (n *Node) onLeave(p codec.PeerID) {
 	m.leaving = true
 	n.log.Info().Str("event", "peer_leaving").Uint32("peer", uint32(p)).Msg("peer is leaving")
 	n.leaveIfAlone()
-	if n.role == roleLeader && n.change == nil {
+	switch {
+	case n.role == roleLeader && n.change == nil:
 		n.advance()
+	case p == n.ballot.Leader:
+		n.answerTakeover()
 	}
 }

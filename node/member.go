@@ -202,8 +202,9 @@ func (n *Node) onNewView(m *codec.NewView) {
 
 // onNewLeader: a peer takes over. A member of the same view promises its
 // ballot if it is not older than the one it follows and the leader it
-// follows has failed: a NEWLEADER only claims that, so a member that has
-// not seen the failure checks it first, with a probe of its own, and
+// follows has failed or is leaving: a NEWLEADER only claims that, so a
+// member that has not seen the failure (or the LEAVE) checks it first, with
+// a probe of its own, and
 // answers when the check is over (answerTakeover). A leader refuses: it is
 // alive. The promise reports the member's view and the proposal it
 // accepted; a refusal tells the candidate this node's view and ballot.
@@ -228,7 +229,7 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 		// comes back with a higher ballot: the takeover goes on.
 		n.tell(m.From, m, "taking over from it")
 		return
-	case n.role == roleMember && leader != m.From && n.members[leader] != nil && !n.down(leader):
+	case n.role == roleMember && leader != m.From && n.members[leader] != nil && !n.down(leader) && !n.members[leader].leaving:
 		n.takeover = m
 		n.onSuspect(leader) // nothing if a check is already in progress
 		n.answerTakeover()  // the check may be over already

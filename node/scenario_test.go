@@ -137,3 +137,33 @@ func TestLeaveIsBounded(t *testing.T) {
 		t.Fatalf("peer 3 still waits: %+v", e)
 	}
 }
+
+// A leaving leader hands over: a member that got the successor's NEWLEADER
+// before the leader's LEAVE, and began to check the leader, promises as soon
+// as the LEAVE comes, without waiting for the check (the leader is alive and
+// would answer it: the promise must not wait for a retry period).
+func TestTakeoverPromisedOnceTheLeaderLeaves(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	joinAll(c)
+	v := c.lastView(3)
+	c.step(3, Receive{Msg: &codec.NewLeader{From: 2, RequestID: 1, ViewID: v.ID, Epoch: 2}})
+	if promised(c, 3, 2) {
+		t.Fatalf("peer 3 promised before it knew its leader was leaving or down")
+	}
+	c.step(3, Receive{Msg: &codec.Leave{From: 1}})
+	if !promised(c, 3, 2) {
+		t.Fatalf("peer 3 did not promise the takeover once its leader was leaving\n%s", c.dump())
+	}
+}
+
+// promised reports whether from has sent a PENDING_REPLY to to.
+func promised(c *cluster, from, to codec.PeerID) bool {
+	for _, b := range c.queues[[2]codec.PeerID{from, to}] {
+		if m, err := codec.Unmarshal(b); err == nil {
+			if _, ok := m.(*codec.PendingReply); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

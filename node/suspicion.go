@@ -227,15 +227,17 @@ func (n *Node) fail(p codec.PeerID, decided bool) {
 }
 
 // answerTakeover answers a NEWLEADER that waited for the check of the
-// leader this member follows, once that check is over: a promise if the
-// leader failed or follows the candidate now, a refusal if it still leads.
+// leader this member follows, once that check is over or the leader is
+// known to be leaving: a promise if the leader failed, is leaving or follows
+// the candidate now, a refusal if it still leads.
 func (n *Node) answerTakeover() {
 	m := n.takeover
-	if m == nil || n.role != roleMember || n.checking(n.ballot.Leader) {
+	l := n.members[n.ballot.Leader]
+	if m == nil || n.role != roleMember || n.checking(n.ballot.Leader) && !l.leaving {
 		return
 	}
 	n.takeover = nil
-	if l := n.ballot.Leader; l != m.From && n.members[l] != nil && !n.down(l) {
+	if l := n.ballot.Leader; l != m.From && n.members[l] != nil && !n.down(l) && !n.members[l].leaving {
 		n.tell(m.From, m, "the leader is alive")
 		return
 	}

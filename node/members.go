@@ -17,7 +17,8 @@ type member struct {
 	probedAt  uint64 // tick the last probe was sent
 
 	// down: this node's check of it failed: it does not answer. It votes
-	// on nothing and promises nothing until it is heard again.
+	// on nothing and promises nothing until it is heard again (heartbeats,
+	// or an answer to the probe it gets every probe wait while in the view).
 	down bool
 	// failed: down, or a leader decided to remove the peer; "unreachable"
 	// has been printed, once. A leader removes its failed members; a member

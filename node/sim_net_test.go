@@ -388,9 +388,10 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 	}
 }
 
-// round sends one heartbeat to every other member. UDP: each datagram is
-// lost on its own with the seed's loss rate, any number in a row, and the
-// others arrive after a random delay, in any order. (The heartbeats of one
+// round sends one heartbeat to every other member. UDP: datagrams are lost
+// at the seed's loss rate, in runs whose mean length the seed draws too
+// (lossy links lose in bursts), and the others arrive after a random delay,
+// in any order. (The heartbeats of one
 // round share their delay: one event per round keeps the simulator fast;
 // watchers still notice a silence at different times, by their own ticks
 // and by independent losses.)
@@ -404,7 +405,7 @@ func (s *sim) round(id codec.PeerID) {
 		if p == id || s.across(id, p) {
 			continue
 		}
-		if s.p.hbLoss > 0 && s.rng.Float64() < s.p.hbLoss {
+		if s.lost(id, p) {
 			continue
 		}
 		mask |= 1 << p
@@ -413,6 +414,23 @@ func (s *sim) round(id codec.PeerID) {
 	if mask != 0 {
 		s.schedule(event{at: s.now + s.rng.Int64N(s.p.hbLate+1), kind: evHB, a: id, mask: mask, view: d.view, bal: d.ballot, hbSeq: s.now})
 	}
+}
+
+// lost draws whether the heartbeat from -> to is lost: a two-state channel
+// per pair (Gilbert) whose runs of losses last hbBurst datagrams on average
+// and whose long-run loss rate is hbLoss.
+func (s *sim) lost(from, to codec.PeerID) bool {
+	r, b := s.p.hbLoss, float64(s.p.hbBurst)
+	if r <= 0 {
+		return false
+	}
+	run := &s.lossRun[from][to]
+	if *run {
+		*run = s.rng.Float64() >= 1/b // a run ends with chance 1/b
+	} else {
+		*run = s.rng.Float64() < r/(b*(1-r)) // and begins so that runs make up r of all
+	}
+	return *run
 }
 
 // heartbeats handles an evHB: the round reaches each receiver, in id order.

@@ -18,7 +18,8 @@ type simParams struct {
 	slowProb  float64 // chance that a TCP message is slow
 	slowDelay int64   // a slow message's delay bound
 	breakProb float64 // chance that a frame's connection breaks: the frames in flight on it are lost
-	hbLoss    float64 // chance that a heartbeat datagram is lost, each one on its own
+	hbLoss    float64 // share of heartbeat datagrams lost, on each sender-receiver pair
+	hbBurst   int     // mean length of a run of lost heartbeats on a pair (1: each lost on its own)
 	hbLate    int64   // heartbeat delay bound
 	timeout   int64   // detector timeout
 	probe     int64   // how long a probe has to be answered (ProbeTicks)
@@ -47,6 +48,7 @@ func drawParams(rng *rand.Rand) simParams {
 	p.tc4 = rng.IntN(8) == 0
 	p.faults = rng.IntN(7)
 	p.overlap = rng.IntN(3) == 0
+	p.hbBurst = [...]int{1, 1, 3, 8}[rng.IntN(4)]
 	return p
 }
 
@@ -185,16 +187,17 @@ type sim struct {
 	inc       [maxSimPeers + 1]uint32 // incarnation: bumped at every start
 	pending   [maxSimPeers + 1]bool   // its first start is still scheduled
 	det       [maxSimPeers + 1]*simDet
-	vanished  [maxSimPeers + 1]bool   // its last crash left nobody to refuse connections
-	downs     [maxSimPeers + 1][]down // when it could not answer
-	target4   codec.PeerID            // the -t DEL's target: removed while alive, by design
-	t4sent    bool                    // the TestCase4 input was given to peer 1
-	leaving   [maxSimPeers + 1]bool   // the current incarnation was asked to leave
-	left      map[leaver]bool         // every incarnation that was asked to leave
-	skipped   [maxSimPeers + 1]uint64 // ticks that passed while it was paused
-	side      [maxSimPeers + 1]bool   // one side of a partition
-	cutting   bool                    // a partition is in place
-	healAt    int64                   // when it heals
+	vanished  [maxSimPeers + 1]bool                  // its last crash left nobody to refuse connections
+	downs     [maxSimPeers + 1][]down                // when it could not answer
+	target4   codec.PeerID                           // the -t DEL's target: removed while alive, by design
+	t4sent    bool                                   // the TestCase4 input was given to peer 1
+	leaving   [maxSimPeers + 1]bool                  // the current incarnation was asked to leave
+	left      map[leaver]bool                        // every incarnation that was asked to leave
+	skipped   [maxSimPeers + 1]uint64                // ticks that passed while it was paused
+	side      [maxSimPeers + 1]bool                  // one side of a partition
+	lossRun   [maxSimPeers + 1][maxSimPeers + 1]bool // the pair (sender, receiver) is in a run of lost heartbeats
+	cutting   bool                                   // a partition is in place
+	healAt    int64                                  // when it heals
 	paused    [maxSimPeers + 1]bool
 	pausedAt  [maxSimPeers + 1]int64
 	resumeAt  [maxSimPeers + 1]int64
@@ -241,9 +244,9 @@ func (s *sim) configure(cfg *Config) {
 
 func (s *sim) String() string {
 	p := s.p
-	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), breaks %.1f%%, heartbeat loss %.0f%% late <=%s, "+
+	return fmt.Sprintf("seed %d: %d peers, tcp delay <=%s ticks (%.0f%% up to %s), breaks %.1f%%, heartbeat loss %.0f%% in runs of %d, late <=%s, "+
 		"timeout %s ticks, probe %s, crashes silent %.0f%%, rejoin %v, storm %v, -t %v, %d faults (overlapping %v)",
-		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.breakProb, 100*p.hbLoss, fmtTime(p.hbLate),
+		s.seed, p.n, fmtTime(p.maxDelay), 100*p.slowProb, fmtTime(p.slowDelay), 100*p.breakProb, 100*p.hbLoss, p.hbBurst, fmtTime(p.hbLate),
 		fmtTime(p.timeout), fmtTime(p.probe), 100*p.vanish, p.rejoin, p.storm, p.tc4, p.faults, p.overlap)
 }
 

@@ -53,7 +53,17 @@ func (n *Node) probeTick(count uint64) {
 	for _, p := range n.view.Members { // in id order: the same schedule gives the same sends
 		m := n.members[p]
 		switch {
-		case m == nil || !m.suspected:
+		case m == nil:
+		case m.down:
+			// A failed check is revocable too. While the member stays in
+			// the view (no leader removed it: it may answer there), it is
+			// probed again every probe wait, and an answer brings it back:
+			// its heartbeats to this node alone may be lost for longer.
+			if n.tick-m.probedAt >= uint64(n.cfg.ProbeTicks) {
+				m.nonce = n.probes + 1
+				n.probe(p, m)
+			}
+		case !m.suspected:
 		case stalled:
 			m.since = n.tick
 			n.probe(p, m)
@@ -68,12 +78,13 @@ func (n *Node) probeTick(count uint64) {
 	}
 }
 
-// onProbeAck: an answer to a probe of this suspicion ends it. The ballot it
-// carries may show that the peer follows a newer leader than this node
-// does: this node follows it too (a member checking its leader before
-// answering a takeover learns that the leader itself yielded to it).
+// onProbeAck: an answer to a probe of this suspicion, or of the re-check of
+// a member found down, ends it (revoke). The ballot it carries may show that
+// the peer follows a newer leader than this node does: this node follows it
+// too (a member checking its leader before answering a takeover learns that
+// the leader itself yielded to it).
 func (n *Node) onProbeAck(a *codec.ProbeAck) {
-	if m := n.members[a.From]; m != nil && m.suspected && a.Nonce >= m.nonce {
+	if m := n.members[a.From]; m != nil && (m.suspected || m.down) && a.Nonce >= m.nonce {
 		if inc := n.view.Inc(a.From); a.Incarnation != inc {
 			// Another process of that peer answered: the member's own is
 			// gone (it restarted), which is what the check asks.

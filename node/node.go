@@ -339,8 +339,8 @@ func (n *Node) needsTicks() bool {
 		}
 	}
 	for _, m := range n.members {
-		if m.suspected {
-			return true
+		if m.suspected || m.down {
+			return true // a check runs, or a member found down is checked again
 		}
 	}
 	return false

@@ -194,6 +194,8 @@ type sim struct {
 	leaving   [maxSimPeers + 1]bool                  // the current incarnation was asked to leave
 	left      map[leaver]bool                        // every incarnation that was asked to leave
 	skipped   [maxSimPeers + 1]uint64                // ticks that passed while it was paused
+	idle      [maxSimPeers + 1]bool                  // its last Output did not ask for ticks
+	idled     [maxSimPeers + 1]uint64                // ticks that passed while it was idle
 	side      [maxSimPeers + 1]bool                  // one side of a partition
 	lossRun   [maxSimPeers + 1][maxSimPeers + 1]bool // the pair (sender, receiver) is in a run of lost heartbeats
 	cutting   bool                                   // a partition is in place
@@ -387,6 +389,13 @@ func (s *sim) tick(e event) {
 		s.skipped[id]++ // handed over at once when it runs again, as Runner.Run does
 		return
 	}
+	if s.idle[id] {
+		// Runner.Run arms no tick timer for an idle node: the ticks go
+		// with the next input, before it.
+		s.idled[id]++
+		s.expire(id)
+		return
+	}
 	if s.tracing {
 		s.tracef("tick %d", id)
 	}
@@ -413,12 +422,25 @@ func (s *sim) step(id codec.PeerID, in Input) {
 	if !s.c.alive[id] || s.paused[id] || s.err != nil {
 		return
 	}
+	if k := s.idled[id]; k > 0 {
+		// The node was idle: the ticks that passed go first, in one.
+		s.idled[id] = 0
+		if t, ok := in.(Tick); ok {
+			in = Tick{Count: max(t.Count, 1) + k}
+		} else {
+			s.step(id, Tick{Count: k})
+			if !s.c.alive[id] || s.err != nil {
+				return
+			}
+		}
+	}
 	nd := s.c.nodes[id]
 	pre := preStep{role: nd.role, view: nd.view, change: nd.change}
 	nd.checkFailed = func(p codec.PeerID, inc uint64, v codec.ViewID) {
 		pre.found = append(pre.found, check{leaver{p, inc}, v})
 	}
 	out := nd.Step(in)
+	s.idle[id] = !out.Ticks
 	nd.checkFailed = nil
 	s.stats.steps++
 	var fired *trigger
@@ -531,7 +553,7 @@ func (s *sim) startPeer(id codec.PeerID) {
 		s.joinsLeft--
 	}
 	s.inc[id]++
-	s.skipped[id] = 0
+	s.skipped[id], s.idle[id], s.idled[id] = 0, false, 0
 	s.c.spawn(id)
 	s.c.nodes[id].broken = s.broken
 	s.leaving[id] = false

@@ -83,16 +83,20 @@ func (r *Resolver) UDPAddr(id codec.PeerID) (*net.UDPAddr, error) {
 	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(e.port(r.udpPort)))), nil
 }
 
-// Forget drops the cached address of id's host, so the next call looks the
-// name up again (for example after a dial fails: a restarted container may
-// have a new address).
+// Forget makes the next call look id's host up again, however recent the
+// cached address (a peer that fell silent may have moved: a restarted
+// container, a container moved to another network). The address stays the
+// fallback while lookups fail.
 func (r *Resolver) Forget(id codec.PeerID) {
 	e, ok := r.f.Entry(id)
 	if !ok {
 		return
 	}
+	key := strings.ToLower(e.Host)
 	r.mu.Lock()
-	delete(r.cache, strings.ToLower(e.Host))
+	if c, ok := r.cache[key]; ok {
+		r.cache[key] = cached{c.addr, time.Time{}}
+	}
 	r.mu.Unlock()
 }
 

@@ -272,10 +272,20 @@ func TestResolverKeepsLastAddressWhileLookupsFail(t *testing.T) {
 		t.Fatalf("lookups = %d, want 2 (the failed one kept the address for a period)", n)
 	}
 
+	// Forget (the peer fell silent) asks again at once; a failure still
+	// keeps the address.
+	dns.mu.Lock()
+	dns.failures["one"] = 1
+	dns.mu.Unlock()
+	r.Forget(1)
+	if got, err := r.TCPAddr(1); err != nil || got != "172.18.0.2:7000" || dns.count("one") != 3 {
+		t.Fatalf("after Forget, while the lookup fails: %q, %v, %d lookups; want the last address, 3 lookups", got, err, dns.count("one"))
+	}
+
 	dns.mu.Lock()
 	dns.table["one"] = []net.IP{net.ParseIP("172.19.0.7")}
 	dns.mu.Unlock()
-	now = now.Add(time.Millisecond)
+	r.Forget(1)
 	if got, err := r.TCPAddr(1); err != nil || got != "172.19.0.7:7000" {
 		t.Fatalf("after the name service is back: %q, %v, want the new address", got, err)
 	}

@@ -163,8 +163,11 @@ func Listen(cfg Config) (*Member, error) {
 		Timeout:    cfg.HeartbeatTimeout,
 		ListenAddr: listen,
 		Addr:       resolver.UDPAddr,
-		Suspect:    func(p codec.PeerID) { push(node.Suspect{Peer: p}) },
-		Alive:      func(p codec.PeerID) { push(node.Alive{Peer: p}) },
+		Suspect: func(p codec.PeerID) {
+			resolver.Forget(p) // a silent peer may have moved: look its name up again
+			push(node.Suspect{Peer: p})
+		},
+		Alive: func(p codec.PeerID) { push(node.Alive{Peer: p}) },
 		Heard: func(hb codec.Heartbeat) {
 			push(node.Heard{Peer: hb.From, ViewID: hb.ViewID, Epoch: hb.Epoch, EpochLeader: hb.EpochLeader})
 		},

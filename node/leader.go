@@ -266,7 +266,7 @@ func (n *Node) heardBallot(b Ballot) {
 		n.outbid(b, b.Leader)
 	case !n.view.Has(b.Leader):
 		// A ballot led by a removed peer leads nothing.
-	case n.role == roleMember && n.members[leader] != nil && !n.down(leader) && !n.members[leader].leaving:
+	case n.role == roleMember && n.staying(leader):
 		n.onSuspect(leader) // nothing if a check is already in progress
 	default:
 		n.follow(b, false)

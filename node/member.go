@@ -229,7 +229,7 @@ func (n *Node) onNewLeader(m *codec.NewLeader) {
 		// comes back with a higher ballot: the takeover goes on.
 		n.tell(m.From, m, "taking over from it")
 		return
-	case n.role == roleMember && leader != m.From && n.members[leader] != nil && !n.down(leader) && !n.members[leader].leaving:
+	case n.role == roleMember && leader != m.From && n.staying(leader):
 		n.takeover = m
 		n.onSuspect(leader) // nothing if a check is already in progress
 		n.answerTakeover()  // the check may be over already

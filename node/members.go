@@ -84,6 +84,13 @@ func (n *Node) down(p codec.PeerID) bool {
 	return m != nil && m.down
 }
 
+// staying reports whether p is another member that is up here and not
+// leaving: one that leads, or takes over, when its turn comes.
+func (n *Node) staying(p codec.PeerID) bool {
+	m := n.members[p]
+	return m != nil && !m.down && !m.leaving
+}
+
 // quorum reports whether the members of v for which in holds are a majority
 // of v, or exactly half of it including its lowest member (dynamic linear
 // voting). Two such sets always share a member, so two sides of a group can
@@ -133,7 +140,7 @@ func (n *Node) maybeTakeOver() {
 		n.becomeCandidate(0)
 		return
 	}
-	if m := n.members[leader]; m != nil && !m.down && !m.leaving {
+	if n.staying(leader) {
 		return
 	}
 	if named := n.view.Leader; !n.view.Has(leader) && n.view.Has(named) {
@@ -141,7 +148,7 @@ func (n *Node) maybeTakeOver() {
 			n.becomeCandidate(0)
 			return
 		}
-		if m := n.members[named]; m != nil && !m.down && !m.leaving {
+		if n.staying(named) {
 			return // the named leader takes over
 		}
 	}
@@ -153,7 +160,7 @@ func (n *Node) maybeTakeOver() {
 			n.becomeCandidate(leader)
 			return
 		}
-		if m := n.members[p]; m != nil && !m.down && !m.leaving {
+		if n.staying(p) {
 			return // a lower member takes over
 		}
 	}

@@ -242,13 +242,12 @@ func (n *Node) fail(p codec.PeerID, decided bool) {
 // known to be leaving: a promise if the leader failed, is leaving or follows
 // the candidate now, a refusal if it still leads.
 func (n *Node) answerTakeover() {
-	m := n.takeover
-	l := n.members[n.ballot.Leader]
-	if m == nil || n.role != roleMember || n.checking(n.ballot.Leader) && !l.leaving {
+	m, l := n.takeover, n.ballot.Leader
+	if m == nil || n.role != roleMember || n.checking(l) && n.staying(l) {
 		return
 	}
 	n.takeover = nil
-	if l := n.ballot.Leader; l != m.From && n.members[l] != nil && !n.down(l) && !n.members[l].leaving {
+	if l != m.From && n.staying(l) {
 		n.tell(m.From, m, "the leader is alive")
 		return
 	}

@@ -39,6 +39,20 @@ func (d *fakeDNS) lookup(ctx context.Context, host string) ([]net.IP, error) {
 	return ips, nil
 }
 
+// move gives host a new address, as a container that moved.
+func (d *fakeDNS) move(host, ip string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.table[host] = []net.IP{net.ParseIP(ip)}
+}
+
+// failNext makes the next lookup of host fail.
+func (d *fakeDNS) failNext(host string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failures[host]++
+}
+
 func (d *fakeDNS) count(host string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -232,9 +246,7 @@ func TestResolverCacheExpires(t *testing.T) {
 	}
 
 	// The container moved: after the TTL the new address is used.
-	dns.mu.Lock()
-	dns.table["one"] = []net.IP{net.ParseIP("172.19.0.7")}
-	dns.mu.Unlock()
+	dns.move("one", "172.19.0.7")
 	now = now.Add(time.Millisecond)
 	if got, err := r.TCPAddr(1); err != nil || got != "172.19.0.7:7000" {
 		t.Fatalf("after the TTL: %q, %v, want the new address", got, err)
@@ -257,9 +269,7 @@ func TestResolverKeepsLastAddressWhileLookupsFail(t *testing.T) {
 		t.Fatalf("TCPAddr(1) = %q, %v", got, err)
 	}
 
-	dns.mu.Lock()
-	dns.failures["one"] = 1
-	dns.mu.Unlock()
+	dns.failNext("one")
 	now = now.Add(CacheTTL)
 	if got, err := r.TCPAddr(1); err != nil || got != "172.18.0.2:7000" {
 		t.Fatalf("while the lookup fails: %q, %v, want the last address", got, err)
@@ -274,17 +284,13 @@ func TestResolverKeepsLastAddressWhileLookupsFail(t *testing.T) {
 
 	// Forget (the peer fell silent) asks again at once; a failure still
 	// keeps the address.
-	dns.mu.Lock()
-	dns.failures["one"] = 1
-	dns.mu.Unlock()
+	dns.failNext("one")
 	r.Forget(1)
 	if got, err := r.TCPAddr(1); err != nil || got != "172.18.0.2:7000" || dns.count("one") != 3 {
 		t.Fatalf("after Forget, while the lookup fails: %q, %v, %d lookups; want the last address, 3 lookups", got, err, dns.count("one"))
 	}
 
-	dns.mu.Lock()
-	dns.table["one"] = []net.IP{net.ParseIP("172.19.0.7")}
-	dns.mu.Unlock()
+	dns.move("one", "172.19.0.7")
 	r.Forget(1)
 	if got, err := r.TCPAddr(1); err != nil || got != "172.19.0.7:7000" {
 		t.Fatalf("after the name service is back: %q, %v, want the new address", got, err)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -97,13 +98,9 @@ func TestRunnerTicksWhileBusy(t *testing.T) {
 	n := New(Config{Self: 2, Peers: 3, RetryTicks: 2, Logger: zerolog.Nop()})
 	net := &fakeNet{}
 	startRunner(t, n, net, &fakeWatcher{}, time.Millisecond, make(chan Input))
-	deadline := time.Now().Add(30 * time.Second)
-	for net.joinsSent() < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d JOINs sent in 30 s with a 1 ms tick, want at least 4", net.joinsSent())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, func() bool { return net.joinsSent() >= 4 }, func() string {
+		return fmt.Sprintf("%d JOINs sent in 30 s with a 1 ms tick, want at least 4", net.joinsSent())
+	})
 }
 
 // TestRunnerIdleTicksCatchUp: an idle node gets no tick wake-ups, but the
@@ -142,14 +139,7 @@ func TestRunnerIdleSuspicionGetsFullWait(t *testing.T) {
 	time.Sleep(probeTicks * time.Millisecond * 3 / 4)                       // quiet for most of a probe wait
 	suspected := time.Now()
 	inputs <- Suspect{Peer: 2}
-	want := [][]codec.PeerID{{1}, {1, 2}, {1}}
-	deadline := time.Now().Add(30 * time.Second)
-	for !slices.EqualFunc(w.seen(), want, slices.Equal) {
-		if time.Now().After(deadline) {
-			t.Fatalf("detector views %v, want %v", w.seen(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitWatched(t, w, [][]codec.PeerID{{1}, {1, 2}, {1}})
 	// The probe's ticks are handed no sooner than they pass; one tick of
 	// slack for the partial tick before the suspicion.
 	if d := time.Since(suspected); d < (probeTicks-1)*time.Millisecond {
@@ -167,14 +157,7 @@ func TestRunnerWakesForProbeDeadline(t *testing.T) {
 	startRunner(t, n, &fakeNet{}, w, time.Millisecond, inputs)
 	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2, Incarnation: 1}} // a lone leader commits view 2 [1,2] at once
 	inputs <- Suspect{Peer: 2}                                              // nobody answers the probe
-	want := [][]codec.PeerID{{1}, {1, 2}, {1}}
-	deadline := time.Now().Add(30 * time.Second)
-	for !slices.EqualFunc(w.seen(), want, slices.Equal) {
-		if time.Now().After(deadline) {
-			t.Fatalf("detector views %v, want %v", w.seen(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitWatched(t, w, [][]codec.PeerID{{1}, {1, 2}, {1}})
 }
 
 // TestRunnerRewatchesAfterProbeAnswer: an answered probe ends the
@@ -187,12 +170,27 @@ func TestRunnerRewatchesAfterProbeAnswer(t *testing.T) {
 	inputs <- Receive{Msg: &codec.Join{From: 2, Joiner: 2, Incarnation: 1}}
 	inputs <- Suspect{Peer: 2}
 	inputs <- Receive{Msg: &codec.ProbeAck{From: 2, Nonce: 1, Epoch: 1, EpochLeader: 1, Incarnation: 1}}
-	deadline := time.Now().Add(30 * time.Second)
 	// 2 is watched afresh when it enters the view, and again after the answer.
-	for !slices.Equal(w.rewatched(), []codec.PeerID{2, 2}) {
+	waitUntil(t, func() bool { return slices.Equal(w.rewatched(), []codec.PeerID{2, 2}) }, func() string {
+		return fmt.Sprintf("rewatched %v, want [2 2]", w.rewatched())
+	})
+}
+
+// waitWatched waits until the detector has been given exactly these member
+// lists, in order.
+func waitWatched(t *testing.T, w *fakeWatcher, want [][]codec.PeerID) {
+	t.Helper()
+	waitUntil(t, func() bool { return slices.EqualFunc(w.seen(), want, slices.Equal) }, func() string {
+		return fmt.Sprintf("detector views %v, want %v", w.seen(), want)
+	})
+}
+
+// waitUntil polls ok until it holds, and fails with failure() after 30 s.
+func waitUntil(t *testing.T, ok func() bool, failure func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("rewatched %v, want [2 2]", w.rewatched())
+			t.Fatal(failure())
 		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -94,14 +94,15 @@ func (n *Node) onProbeAck(a *codec.ProbeAck) {
 			return
 		}
 		b := Ballot{a.Epoch, a.EpochLeader}
-		if a.EpochLeader != 0 && n.role == roleLeader && n.ballot.Less(b) {
-			// As for a heartbeat's ballot: this leader, alive, runs a
-			// ballot above the one the member follows.
+		switch {
+		case a.EpochLeader == 0:
+		case n.role == roleLeader:
+			// The ballot the member follows, heard as from its heartbeat:
+			// a higher one is outbid (heardBallot).
 			n.revoke(a.From, "probe answered")
-			n.outbid(b, b.Leader)
+			n.heardBallot(b)
 			return
-		}
-		if a.EpochLeader != 0 {
+		default:
 			n.follow(b, a.EpochLeader == a.From)
 		}
 		n.revoke(a.From, "probe answered")

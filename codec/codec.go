@@ -167,7 +167,9 @@ type OK struct {
 // From, except when the view completes another leader's change or is passed
 // on. (Epoch, EpochLeader) is the ballot the sender follows: a peer that
 // follows an older one learns that a takeover happened. Incarnations holds
-// each member's incarnation, in the order of Members.
+// each member's incarnation, in the order of Members. Left lists the
+// members of the view before that this one removes because they asked to
+// leave: no one reports them unreachable.
 type NewView struct {
 	_msgpack     struct{} `msgpack:",as_array"`
 	From         PeerID
@@ -177,6 +179,7 @@ type NewView struct {
 	Epoch        uint64
 	EpochLeader  PeerID
 	Incarnations []uint64
+	Left         []PeerID
 }
 
 // NewLeader is sent by a peer taking over: it proposes the ballot (Epoch,
@@ -235,9 +238,12 @@ type Heartbeat struct {
 // Leave tells every other member that From is shutting down and asks to be
 // removed from the view: the leader (or whoever takes over) removes it with
 // an ordinary view change with Op OpLeave, which no one reports as a failure.
+// Incarnation is the leaving process's: a LEAVE that arrives after its
+// sender restarted and joined again does not concern the new process.
 type Leave struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	From     PeerID
+	_msgpack    struct{} `msgpack:",as_array"`
+	From        PeerID
+	Incarnation uint64
 }
 
 // Queued answers a JOIN at once: Joiner's request is queued by Leader, who
@@ -320,7 +326,8 @@ func (m *OK) validate() error { return checkPeer("from", m.From) }
 
 func (m *NewView) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("leader", m.Leader), checkSet("members", m.Members, 1),
-		checkPeer("epoch leader", m.EpochLeader), checkIncs("incarnations", OpAdd, "members", m.Members, m.Incarnations))
+		checkPeer("epoch leader", m.EpochLeader), checkIncs("incarnations", OpAdd, "members", m.Members, m.Incarnations),
+		checkSet("left", m.Left, 0))
 }
 
 func (m *NewLeader) validate() error {
@@ -354,7 +361,9 @@ func (m *Probe) validate() error     { return checkPeer("from", m.From) }
 func (m *ProbeAck) validate() error {
 	return firstErr(checkPeer("from", m.From), checkInc("incarnation", m.Incarnation))
 }
-func (m *Leave) validate() error { return checkPeer("from", m.From) }
+func (m *Leave) validate() error {
+	return firstErr(checkPeer("from", m.From), checkInc("incarnation", m.Incarnation))
+}
 func (m *Queued) validate() error {
 	return firstErr(checkPeer("from", m.From), checkPeer("joiner", m.Joiner), checkPeer("leader", m.Leader))
 }

@@ -1,6 +1,8 @@
 // Package detector is the failure detector: it sends UDP heartbeats to the
-// other members of the current view and reports a member that stays silent
-// for the timeout (by default two heartbeat intervals).
+// other peers of the hostsfile and reports a member of the current view that
+// stays silent for the timeout (by default two heartbeat intervals). Only
+// members are watched; the others hear the view id and ballot, so that a
+// peer left behind in an older view learns of the newer one.
 //
 // Tracker is the pure part: one deadline per watched member, with time passed
 // in, so it is tested with plain time.Time values. Detector owns the UDP

@@ -219,7 +219,42 @@ func TestLoopLookups(t *testing.T) {
 	l.setView(2, ids(1, 2), at(21))
 	l.resolved(lookup{peer: 3, addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}}, at(22))
 	if _, ok := l.addrs[3]; ok {
-		t.Fatal("cached the address of a peer that left the view")
+		t.Fatal("cached the address of a peer that left the view (no hostsfile size: only members hear)")
+	}
+}
+
+// With the hostsfile's size, every peer of it hears the heartbeats, members
+// or not (a peer left behind in an old view learns of the newer one); a peer
+// that enters the view is looked up afresh (it may come back from
+// elsewhere).
+func TestLoopNonMembersHear(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	l, _ := newTestLoop(t, conn)
+	l.d.cfg.Peers = 4
+	l.setView(1, ids(1, 2), at(0))
+	if got := queued(l); !slices.Equal(got, ids(2, 3, 4)) {
+		t.Fatalf("lookups %v, want [2 3 4]", got)
+	}
+	addr := conn.LocalAddr().(*net.UDPAddr)
+	l.resolved(lookup{peer: 3, addr: addr}, at(1))
+	if _, ok := l.addrs[3]; !ok {
+		t.Fatal("did not keep the address of non-member 3")
+	}
+	l.setView(2, ids(1, 2, 3), at(2))
+	if _, ok := l.addrs[3]; ok {
+		t.Fatal("kept the old address of 3, which entered the view")
+	}
+	l.resolved(lookup{peer: 5, addr: addr}, at(3))
+	if _, ok := l.addrs[5]; ok {
+		t.Fatal("cached the address of 5, outside the hostsfile")
+	}
+	l.setView(2, nil, at(4)) // removed: in no view
+	if slices.Collect(l.recipients()) != nil {
+		t.Fatalf("recipients %v while in no view, want none", slices.Collect(l.recipients()))
 	}
 }
 

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"iter"
 	"net"
 	"slices"
 	"sync"
@@ -223,21 +224,24 @@ func (l *state) setView(id codec.ViewID, members []codec.PeerID, now time.Time) 
 	if l.active && id == l.view && slices.Equal(members, l.members) {
 		return
 	}
-	l.view, l.members, l.active = id, members, true
-	l.tr.SetMembers(members, now)
-	for p := range l.addrs {
-		if !slices.Contains(members, p) {
-			delete(l.addrs, p) // it may come back from elsewhere
+	for _, p := range members {
+		if !slices.Contains(l.members, p) {
+			delete(l.addrs, p) // it may come back from elsewhere: look it up again
 		}
 	}
+	l.view, l.members, l.active = id, members, true
+	l.tr.SetMembers(members, now)
 	l.d.log.Debug().Str("event", "view_set").Uint64("view_id", uint64(id)).
 		Interface("members", members).Msg("watching view")
 	l.sendRound(now)
 }
 
-// sendRound encodes one heartbeat and writes it to every other member whose
-// address is known; the others get a lookup and are tried again when it
-// succeeds or next round.
+// sendRound encodes one heartbeat and writes it to every other peer of the
+// hostsfile (or member, without Config.Peers) whose address is known; the
+// others get a lookup and are tried again when it succeeds or next round.
+// Only members are watched, but every peer hears the view id and ballot: a
+// peer left behind in an older view, that no member of its own view can
+// tell any more (they were removed, or left), learns of the newer one.
 func (l *state) sendRound(now time.Time) {
 	if !l.active {
 		return
@@ -251,7 +255,7 @@ func (l *state) sendRound(now time.Time) {
 	}
 	l.hb = b
 	l.out, l.dests = l.out[:0], l.dests[:0]
-	for _, p := range l.members {
+	for p := range l.recipients() {
 		if p == l.d.cfg.Self {
 			continue
 		}
@@ -264,6 +268,38 @@ func (l *state) sendRound(now time.Time) {
 		l.dests = append(l.dests, p)
 	}
 	l.writeRound()
+}
+
+// recipient reports whether p is one of the recipients.
+func (l *state) recipient(p codec.PeerID) bool {
+	switch {
+	case p == l.d.cfg.Self || len(l.members) == 0:
+		return false
+	case l.d.cfg.Peers <= 0:
+		return slices.Contains(l.members, p)
+	}
+	return int(p) <= l.d.cfg.Peers
+}
+
+// recipients yields the peers a round goes to, in id order: the hostsfile's,
+// or the members when its size is not known; none while this peer is in no
+// view (SetView with no members: it was removed).
+func (l *state) recipients() iter.Seq[codec.PeerID] {
+	return func(yield func(codec.PeerID) bool) {
+		if l.d.cfg.Peers <= 0 || len(l.members) == 0 {
+			for _, p := range l.members {
+				if !yield(p) {
+					return
+				}
+			}
+			return
+		}
+		for p := codec.PeerID(1); int(p) <= l.d.cfg.Peers; p++ {
+			if !yield(p) {
+				return
+			}
+		}
+	}
 }
 
 // datagram is the current heartbeat for p: shared, or sealed for p in the
@@ -318,7 +354,7 @@ func (l *state) resolved(r lookup, now time.Time) {
 		l.d.log.Debug().Str("event", "no_address").Uint32("peer", uint32(r.peer)).Err(r.err).Msg("heartbeat skipped this round")
 		return
 	}
-	if !slices.Contains(l.members, r.peer) || r.peer == l.d.cfg.Self {
+	if !l.recipient(r.peer) {
 		return // it left the view while we looked
 	}
 	l.addrs[r.peer] = r.addr

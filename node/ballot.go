@@ -53,7 +53,11 @@ type proposal struct {
 // next is the view p makes from v (p.view must be v.ID).
 func (p *proposal) next(v View) View {
 	members, incs := apply(v, p.op, p.peers, p.incs)
-	return View{ID: p.view + 1, Leader: p.leader, Members: members, Incs: incs}
+	next := View{ID: p.view + 1, Leader: p.leader, Members: members, Incs: incs}
+	if p.op == codec.OpLeave {
+		next.Left = p.peers
+	}
+	return next
 }
 
 func (p *proposal) reqMsg(from codec.PeerID) *codec.Req {

@@ -38,11 +38,11 @@ func (n *Node) exit(code int, reason string, flush bool, msg string) {
 // this peer: then the peer has been removed. A member that v removes and
 // that this peer had not reported (it learns of the removal from the
 // NEWVIEW alone: the REQ was lost, or it catches up) is reported first, so
-// that every survivor reports every removed peer once.
+// that every survivor reports every removed peer once, unless it left.
 func (n *Node) install(v View) {
 	if n.inView(v) {
 		for _, p := range n.view.Members {
-			if m := n.members[p]; m != nil && !m.failed && !m.leaving && !v.Has(p) {
+			if m := n.members[p]; m != nil && !m.failed && !m.leaving && !v.Has(p) && !slices.Contains(v.Left, p) {
 				m.failed = true
 				n.report(p)
 			}
@@ -68,9 +68,7 @@ func (n *Node) install(v View) {
 			// keeps it, and it is failed here only if it is down.
 			m.decided = false
 			if !m.down {
-				m.failed = false
-				n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(p)).
-					Str("why", "its removal was not committed").Msg("peer reported unreachable is alive")
+				n.withdraw(m, p, "its removal was not committed")
 			}
 		}
 	}
@@ -112,12 +110,12 @@ func (n *Node) removed() {
 // viewMsg carries view v and the ballot this node follows.
 func (n *Node) viewMsg(v View) *codec.NewView {
 	return &codec.NewView{From: n.cfg.Self, ViewID: v.ID, Leader: v.Leader, Members: v.Members,
-		Epoch: n.ballot.Epoch, EpochLeader: n.ballot.Leader, Incarnations: v.Incs}
+		Epoch: n.ballot.Epoch, EpochLeader: n.ballot.Leader, Incarnations: v.Incs, Left: v.Left}
 }
 
 // viewOf is the view a NEWVIEW carries.
 func viewOf(m *codec.NewView) View {
-	return View{ID: m.ViewID, Leader: m.Leader, Members: m.Members, Incs: m.Incarnations}
+	return View{ID: m.ViewID, Leader: m.Leader, Members: m.Members, Incs: m.Incarnations, Left: m.Left}
 }
 
 // inView reports whether this process is a member of v: its id, with its

@@ -31,7 +31,7 @@ func (n *Node) leave() {
 		n.role = roleMember // a proposal it made is in its promise to the next leader
 		n.change, n.round, n.joins = nil, nil, nil
 	}
-	n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self})
+	n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self, Incarnation: n.cfg.Incarnation})
 	n.leaveIfAlone()
 }
 
@@ -60,16 +60,19 @@ func (n *Node) leaveTick() {
 	case n.tick-n.leftAt >= uint64(n.cfg.LeaveTicks):
 		n.exit(0, "left", false, "")
 	case (n.tick-n.leftAt)%uint64(n.cfg.RetryTicks) == 0:
-		n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self})
+		n.send(others(n.view, n.cfg.Self), &codec.Leave{From: n.cfg.Self, Incarnation: n.cfg.Incarnation})
 	}
 }
 
 // onLeave: member p is leaving. A leader removes it (advance); a member
 // whose leader it is answers a takeover that waited on a check of it: a
-// leaving leader hands over, so the takeover needs no failure.
-func (n *Node) onLeave(p codec.PeerID) {
+// leaving leader hands over, so the takeover needs no failure. A LEAVE from
+// another process of p than the view's (one that left and was started
+// again, and its LEAVE arrived late) is not this member's.
+func (n *Node) onLeave(l *codec.Leave) {
+	p := l.From
 	m := n.members[p]
-	if m == nil || m.leaving {
+	if m == nil || m.leaving || l.Incarnation != n.view.Inc(p) {
 		return
 	}
 	m.leaving = true

@@ -64,10 +64,8 @@ func (n *Node) follow(b Ballot, leaderUp bool) {
 				// failed only if it is still down here.
 				m := n.members[r.replaces]
 				m.decided = false
-				if m.failed && !m.down {
-					m.failed = false
-					n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(r.replaces)).
-						Str("why", "takeover abandoned").Msg("peer reported unreachable is alive")
+				if !m.down {
+					n.withdraw(m, r.replaces, "takeover abandoned")
 				}
 			}
 			n.role = roleMember
@@ -84,10 +82,9 @@ func (n *Node) follow(b Ballot, leaderUp bool) {
 	n.hearsay = false
 	if m := n.members[b.Leader]; m != nil && (m.failed || m.suspected) {
 		// It leads this node now: it was up after all.
-		*m = member{}
+		*m = member{failed: m.failed}
 		n.out.Rewatch = append(n.out.Rewatch, b.Leader)
-		n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(b.Leader)).Str("why", "it leads").
-			Msg("peer reported unreachable is alive")
+		n.withdraw(m, b.Leader, "it leads")
 	}
 }
 

@@ -13,9 +13,9 @@ type Config struct {
 	// Leader makes this node start the group: it installs view 1 with itself
 	// alone. Normally peer 1, unless told to join an existing group.
 	Leader bool
-	// RetryTicks is how many ticks pass before a JOIN, an unanswered REQ,
-	// NEWLEADER or PROBE is sent again (TCP frames are lost when a
-	// connection breaks). Minimum 1.
+	// RetryTicks is how many ticks pass before a JOIN, an unanswered REQ
+	// or NEWLEADER is sent again (TCP frames are lost when a connection
+	// breaks). Minimum 1. An unanswered PROBE is sent again every tick.
 	RetryTicks int
 	// ProbeTicks is how long a suspected member has to answer a probe
 	// before the check fails and it counts as failed. A refused connection
@@ -176,6 +176,9 @@ type Node struct {
 	// checkFailed, set only by the simulator's checker, hears every member
 	// this node's own check finds down (with its incarnation and the view).
 	checkFailed func(p codec.PeerID, inc uint64, view codec.ViewID)
+	// withdrew, set only by the checker too, hears every report this node
+	// withdraws, with the number of lines printed in the step before it.
+	withdrew func(p codec.PeerID, line int)
 
 	role   role
 	tick   uint64
@@ -306,7 +309,7 @@ func (n *Node) receive(m codec.Message) {
 		n.onProbeAck(m)
 		return
 	case *codec.Leave:
-		n.onLeave(from)
+		n.onLeave(m)
 		return
 	}
 	switch n.role {

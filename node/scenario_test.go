@@ -150,7 +150,7 @@ func TestTakeoverPromisedOnceTheLeaderLeaves(t *testing.T) {
 	if promised(c, 3, 2) {
 		t.Fatalf("peer 3 promised before it knew its leader was leaving or down")
 	}
-	c.step(3, Receive{Msg: &codec.Leave{From: 1}})
+	c.step(3, Receive{Msg: &codec.Leave{From: 1, Incarnation: 1}})
 	if !promised(c, 3, 2) {
 		t.Fatalf("peer 3 did not promise the takeover once its leader was leaving\n%s", c.dump())
 	}
@@ -166,4 +166,21 @@ func promised(c *cluster, from, to codec.PeerID) bool {
 		}
 	}
 	return false
+}
+
+// A member that learns of a removal from the NEWVIEW alone (it missed the
+// REQ) reports the removed peer unreachable, unless the view says that the
+// peer left.
+func TestNewViewTellsWhoLeft(t *testing.T) {
+	for _, left := range [][]codec.PeerID{nil, ids(4)} {
+		c := newCluster(t, 4, nil)
+		joinAll(c)
+		c.step(2, Receive{Msg: &codec.NewView{From: 1, ViewID: 5, Leader: 1, Members: ids(1, 2, 3), Epoch: 1, EpochLeader: 1,
+			Incarnations: []uint64{1, 1, 1}, Left: left}})
+		wantView(t, c, 2, 5, 1, 1, 2, 3)
+		reported := slices.ContainsFunc(c.lines[2], func(l string) bool { return strings.Contains(l, "peer 4 unreachable") })
+		if reported != (left == nil) {
+			t.Errorf("left %v: peer 2 reported peer 4: %v, want %v\n%s", left, reported, left == nil, c.dump())
+		}
+	}
 }

@@ -65,6 +65,14 @@ type preStep struct {
 	view   View
 	change *change
 	found  []check // the members this node's own check found down in the step
+	// withdrawn: the reports the node withdrew in the step, each after
+	// the number of lines it had printed then.
+	withdrawn []withdrawal
+}
+
+type withdrawal struct {
+	p    codec.PeerID
+	line int
 }
 
 func newChecker() checker {
@@ -104,7 +112,14 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 	}
 	nv, commits := 0, 0
 	prev := pre.view
-	for _, line := range out.Lines {
+	withdraw := func(upTo int) {
+		for len(pre.withdrawn) > 0 && pre.withdrawn[0].line <= upTo {
+			k.reported[id][pre.withdrawn[0].p] = false // a later report is of a new failure
+			pre.withdrawn = pre.withdrawn[1:]
+		}
+	}
+	for i, line := range out.Lines {
+		withdraw(i)
 		switch {
 		case strings.HasSuffix(line, "]}"): // a view line
 			if nv >= len(out.Views) {
@@ -147,13 +162,7 @@ func (k *checker) step(nd *Node, id codec.PeerID, in Input, pre preStep, out Out
 	if nv != len(out.Views) {
 		return fmt.Errorf("peer %d installed %d views but printed %d", id, len(out.Views), nv)
 	}
-	// A report the node withdrew (the peer was heard again): a later one is
-	// a new failure.
-	for p := range k.reported[id] {
-		if k.reported[id][p] && !nd.failed(codec.PeerID(p)) && nd.role != roleGone {
-			k.reported[id][p] = false
-		}
-	}
+	withdraw(len(out.Lines))
 	// Removed (exits or joins again): its next view starts a new membership.
 	if (pre.role == roleMember || pre.role == roleLeader || pre.role == roleCandidate) &&
 		(nd.role == roleJoining || nd.role == roleGone) {

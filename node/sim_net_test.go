@@ -388,7 +388,8 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 	}
 }
 
-// round sends one heartbeat to every other member. UDP: datagrams are lost
+// round sends one heartbeat to every other peer of the hostsfile (only
+// members watch for them). UDP: datagrams are lost
 // at the seed's loss rate, in runs whose mean length the seed draws too
 // (lossy links lose in bursts), and the others arrive after a random delay,
 // in any order. (The heartbeats of one
@@ -397,11 +398,11 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 // and by independent losses.)
 func (s *sim) round(id codec.PeerID) {
 	d := s.det[id]
-	if !d.active {
+	if !d.active || len(d.members) == 0 {
 		return
 	}
 	var mask uint32
-	for _, p := range d.members {
+	for p := codec.PeerID(1); int(p) <= s.p.n; p++ { // every peer of the hostsfile, as detector.Run
 		if p == id || s.across(id, p) {
 			continue
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 
@@ -242,6 +243,21 @@ func (s *sim) configure(cfg *Config) {
 	cfg.ProbeTicks = int(s.p.probe / unitsPerTick)
 	cfg.Rejoin = s.p.rejoin
 	cfg.Logger = zerolog.Nop()
+	if s.tracing && os.Getenv("SIM_LOG") != "" {
+		// SIM_LOG=1 with SIM_SEED: the nodes' own log lines join the trace.
+		cfg.Logger = zerolog.New(simLog{s, cfg.Self}).Level(zerolog.DebugLevel)
+	}
+}
+
+// simLog puts a node's log lines into the trace.
+type simLog struct {
+	s    *sim
+	self codec.PeerID
+}
+
+func (l simLog) Write(b []byte) (int, error) {
+	l.s.tracef("%d log %s", l.self, strings.TrimSpace(string(b)))
+	return len(b), nil
 }
 
 func (s *sim) String() string {
@@ -439,9 +455,12 @@ func (s *sim) step(id codec.PeerID, in Input) {
 	nd.checkFailed = func(p codec.PeerID, inc uint64, v codec.ViewID) {
 		pre.found = append(pre.found, check{leaver{p, inc}, v})
 	}
+	nd.withdrew = func(p codec.PeerID, line int) {
+		pre.withdrawn = append(pre.withdrawn, withdrawal{p, line})
+	}
 	out := nd.Step(in)
 	s.idle[id] = !out.Ticks
-	nd.checkFailed = nil
+	nd.checkFailed, nd.withdrew = nil, nil
 	s.stats.steps++
 	var fired *trigger
 	if t := s.trig; t != nil && t.node == id && t.inc == s.inc[id] && out.Exit == nil && t.matches(in, out) {

@@ -40,13 +40,13 @@ func (n *Node) probe(p codec.PeerID, m *member) {
 	n.send1(p, &codec.Probe{From: n.cfg.Self, Nonce: n.probes})
 }
 
-// probeTick sends unanswered probes again and fails the checks whose time is
-// up. When the node itself could not run for a whole probe wait (count, the
-// ticks handed over at once, is that long: the process was stopped or
-// starved), a check proves nothing yet: it gets a fresh wait, as the detector
-// gives its members a fresh timeout after a stall of its own. A check that
-// began after a shorter stall, among the inputs that waited through it, has
-// waited one tick, not the stall.
+// probeTick sends unanswered probes again, every tick, and fails the checks
+// whose time is up. When the node itself could not run for a whole probe
+// wait (count, the ticks handed over at once, is that long: the process was
+// stopped or starved), a check proves nothing yet: it gets a fresh wait, as
+// the detector gives its members a fresh timeout after a stall of its own. A
+// check that began after a shorter stall, among the inputs that waited
+// through it, has waited one tick, not the stall.
 func (n *Node) probeTick(count uint64) {
 	stalled := count >= uint64(n.cfg.ProbeTicks)
 	before := n.tick - count           // the node's tick when those inputs were taken
@@ -72,7 +72,11 @@ func (n *Node) probeTick(count uint64) {
 		case n.tick-m.since >= uint64(n.cfg.ProbeTicks):
 			n.log.Info().Str("event", "probe_timeout").Uint32("peer", uint32(p)).Msg("probe not answered")
 			n.fail(p, false)
-		case n.tick-m.probedAt >= uint64(n.cfg.RetryTicks):
+		case n.tick > m.probedAt:
+			// Every tick until it is answered: TCP loses frames only
+			// when a connection breaks, and then every frame in flight,
+			// the probe or its answer; a check must fail only when no
+			// probe of its whole wait could get an answer back.
 			n.probe(p, m)
 		}
 	}
@@ -158,9 +162,8 @@ func (n *Node) revoke(p codec.PeerID, why string) {
 		n.answerTakeover()
 	case m.down:
 		m.down = false
-		if m.failed && !m.decided && !n.removing(p) {
-			m.failed = false
-			n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(p)).Str("why", why).Msg("peer reported unreachable is alive")
+		if !m.decided && !n.removing(p) {
+			n.withdraw(m, p, why)
 		}
 		switch c := n.change; {
 		case n.role == roleLeader && c != nil && c.blocked && c.p.forced:
@@ -253,6 +256,20 @@ func (n *Node) answerTakeover() {
 		return
 	}
 	n.onNewLeader(m)
+}
+
+// withdraw: member p, reported failed here, is alive after all (why says
+// how this node knows). The report is withdrawn: a later failure of p is a
+// new one, and is printed again.
+func (n *Node) withdraw(m *member, p codec.PeerID, why string) {
+	if !m.failed {
+		return
+	}
+	m.failed = false
+	n.log.Info().Str("event", "peer_revived").Uint32("peer", uint32(p)).Str("why", why).Msg("peer reported unreachable is alive")
+	if n.withdrew != nil {
+		n.withdrew(p, len(n.out.Lines))
+	}
 }
 
 // checking reports whether a check of member p is in progress.

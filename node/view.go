@@ -9,13 +9,16 @@ import (
 )
 
 // View is one installed membership: its id, its leader, its members in
-// increasing order and their incarnations (Incs[i] is Members[i]'s). A View
-// is never modified after it is made; a change makes a new one.
+// increasing order and their incarnations (Incs[i] is Members[i]'s). Left
+// are the members of the view before that this one removed because they
+// asked to leave (not failures). A View is never modified after it is made;
+// a change makes a new one.
 type View struct {
 	ID      codec.ViewID
 	Leader  codec.PeerID
 	Members []codec.PeerID
 	Incs    []uint64
+	Left    []codec.PeerID
 }
 
 // Has reports whether p is a member.

@@ -27,9 +27,9 @@
 // follows changes, and Rewatch when a suspicion it checked ended. None of
 // them blocks: each stores what it is given and pokes Run, which applies the
 // latest: it watches members it adds from that moment, forgets members that
-// left, sends a heartbeat round at once on a new view, puts the ballot in
-// every later heartbeat, and watches the rewatched members afresh. Before
-// the first SetView nothing is sent or watched.
+// left, sends a heartbeat round at once on a view that adds a member, puts
+// the ballot in every later heartbeat, and watches the rewatched members
+// afresh. Before the first SetView nothing is sent or watched.
 //
 // The detector never touches node state. It talks back only through
 // Config.Suspect (once per silence of a watched member; a member is reported

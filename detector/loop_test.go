@@ -326,8 +326,9 @@ func deliver(l *state, hb *codec.Heartbeat, now time.Time) {
 	}
 }
 
-// TestLoopViewChangeSends: every view change sends a heartbeat to every
-// member at once, the members that stay included (see loop.setView).
+// TestLoopViewChangeSends: a view change that adds a member sends a
+// heartbeat to every member at once, the members that stay included; one
+// that only removes members waits for the next round (see state.setView).
 func TestLoopViewChangeSends(t *testing.T) {
 	l, _ := newTestLoop(t, nil)
 	fail := func(ps ...codec.PeerID) {
@@ -347,8 +348,12 @@ func TestLoopViewChangeSends(t *testing.T) {
 	fail(2, 3, 4)
 	seq := l.seq
 	l.setView(3, ids(1, 2, 4), at(4))
+	if got := queued(l); len(got) != 0 || l.seq != seq {
+		t.Fatalf("view removing 3: lookups %v, seq %d -> %d; want none and no new round", got, seq, l.seq)
+	}
+	l.sendRound(at(5))
 	if got := queued(l); !slices.Equal(got, ids(2, 4)) || l.seq != seq+1 {
-		t.Fatalf("view removing 3: lookups %v, seq %d -> %d; want [2 4] and one new round", got, seq, l.seq)
+		t.Fatalf("next round: lookups %v, seq %d -> %d; want [2 4] and one new round", got, seq, l.seq)
 	}
 }
 

@@ -213,19 +213,25 @@ func (l *state) wake(now time.Time) time.Time {
 	return now
 }
 
-// setView applies a view from SetView: new members are watched from now and
-// every member hears from us at once, with the new view id. The members that
-// stay need it too: one of them may have been watching this peer since before
-// this peer knew it was in the view (a NEWVIEW that reached it late, a pending
-// ADD finished by a new leader), and its grace period may be nearly over. The
-// simulator (docs/simulation.md) found such schedules when only new members
-// got the heartbeat at once.
+// setView applies a view from SetView: new members are watched from now.
+// When the view adds a member (this peer among them), every member hears
+// from us at once, with the new view id. The members that stay need it too:
+// one of them may have been watching this peer since before this peer knew
+// it was in the view (a NEWVIEW that reached it late, a pending ADD finished
+// by a new leader), and its grace period may be nearly over. The simulator
+// (docs/simulation.md) found such schedules when only new members got the
+// heartbeat at once. A view that only removes members, or changes the
+// leader, waits for the next round: its members have heard this peer all
+// along, and after a removal at N=64 a round from every member at once
+// (N² datagrams) would hold up the NEWVIEW still on its way to the last.
 func (l *state) setView(id codec.ViewID, members []codec.PeerID, now time.Time) {
 	if l.active && id == l.view && slices.Equal(members, l.members) {
 		return
 	}
+	grows := !l.active
 	for _, p := range members {
 		if !slices.Contains(l.members, p) {
+			grows = true
 			delete(l.addrs, p) // it may come back from elsewhere: look it up again
 		}
 	}
@@ -233,7 +239,9 @@ func (l *state) setView(id codec.ViewID, members []codec.PeerID, now time.Time) 
 	l.tr.SetMembers(members, now)
 	l.d.log.Debug().Str("event", "view_set").Uint64("view_id", uint64(id)).
 		Interface("members", members).Msg("watching view")
-	l.sendRound(now)
+	if grows {
+		l.sendRound(now)
+	}
 }
 
 // sendRound encodes one heartbeat and writes it to every other peer of the

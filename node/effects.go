@@ -48,7 +48,7 @@ func (n *Node) install(v View) {
 			}
 		}
 	}
-	n.view = v
+	n.view, n.installedAt = v, n.tick
 	n.history = append(n.history, v)
 	if len(n.history) > historyLen {
 		n.history = n.history[len(n.history)-historyLen:]

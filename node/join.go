@@ -9,7 +9,11 @@ import (
 // waiting joiner in one change; a member passes a JOIN on to its leader, once
 // per leader, and answers QUEUED naming it. The joiner then asks that leader
 // alone while it answers, and every host again only when it stops: a storm of
-// peers starting together costs one JOIN each, not one to every host. A
+// peers starting together costs one JOIN each, not one to every host. The
+// first JOIN goes to the first other peer of the hostsfile (a removed peer's,
+// to its last leader), which the joiner waits on the same way: it asks every
+// host only when that peer refuses the connection or stays silent for a
+// probe wait (a busy leader's QUEUED may take longer than a retry period). A
 // joiner installs the first view that contains it, under its incarnation: a
 // view holding an earlier process of the same peer is not its own, and its
 // JOIN makes the group remove that one before it adds this one.
@@ -37,6 +41,7 @@ func (n *Node) sendJoin(to codec.PeerID) {
 		n.sendJoinAll()
 		return
 	}
+	n.queued = queued{leader: to, heard: n.tick}
 	n.send1(to, n.joinMsg())
 }
 

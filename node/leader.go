@@ -230,21 +230,38 @@ func (n *Node) testCase4() {
 	n.exit(0, "testcase 4", true, "crashing")
 }
 
-// onHeard: a heartbeat carried another view id or ballot. A peer that is
-// behind is brought up to date (a member that missed a NEWVIEW, whoever its
-// leader is now), and a removed peer that still thinks it is in is told. A
-// peer that is ahead is sent this node's view, so that it does the same for
-// it. In the same view, a higher ballot means that another member follows
-// someone else (heardBallot).
+// onHeard: a heartbeat carried another view id or ballot. In the same view,
+// a higher ballot means that another member follows someone else
+// (heardBallot). A member of this view that is behind (it missed a NEWVIEW)
+// is brought up to date by the leader, which reaches every member anyway;
+// a peer outside this view is brought up to date, or told that it was
+// removed, by whoever hears it (no leader of its own view may be left to
+// do it). A peer ahead that leads, or is outside this view, is sent this
+// node's view, so that it does the same for this node (that leader may not
+// hear this node's heartbeats).
+//
+// Views are compared only once this node's view is a retry period old:
+// until then the NEWVIEW that the leader sent to every member may still be
+// on its way. In a start-up storm, where views change every few round
+// trips, every member would otherwise send its views to every other at
+// each change, over a new connection each.
 func (n *Node) onHeard(h Heard) {
-	switch p := h.Peer; {
+	p := h.Peer
+	switch {
 	case n.role == roleJoining || !n.inRange(p):
-	case h.ViewID < n.view.ID:
-		n.catchUp(p, h.ViewID)
-	case h.ViewID > n.view.ID && n.fresh(p):
-		n.send1(p, n.viewMsg(n.view))
+		return
 	case h.ViewID == n.view.ID:
 		n.heardBallot(Ballot{h.Epoch, h.EpochLeader})
+		return
+	case n.tick-n.installedAt < uint64(n.cfg.RetryTicks):
+		return
+	}
+	stranger := !n.view.Has(p)
+	switch {
+	case h.ViewID < n.view.ID && (stranger || n.role == roleLeader):
+		n.catchUp(p, h.ViewID)
+	case h.ViewID > n.view.ID && (stranger || h.EpochLeader == p) && n.fresh(p):
+		n.send1(p, n.viewMsg(n.view))
 	}
 }
 

@@ -185,15 +185,16 @@ type Node struct {
 	seq    uint32 // request counter
 	probes uint64 // probe nonce counter
 
-	view     View
-	history  []View                   // the last views installed, oldest first; the last is view
-	ballot   Ballot                   // the highest ballot acknowledged; its leader is the one followed
-	beacon   Ballot                   // the ballot last given to the detector (Output.Ballot)
-	hearsay  bool                     // ballot came from a third party: its leader has not shown itself under it
-	gap      gap                      // a view more than one ahead, held back while the ones between are asked for
-	accepted *proposal                // the proposal for view this node accepted (its pending operation)
-	members  map[codec.PeerID]*member // one record per other member of view
-	told     map[codec.PeerID]told    // when a peer was last told of a newer view or ballot
+	view        View
+	history     []View                   // the last views installed, oldest first; the last is view
+	installedAt uint64                   // the tick view was installed at
+	ballot      Ballot                   // the highest ballot acknowledged; its leader is the one followed
+	beacon      Ballot                   // the ballot last given to the detector (Output.Ballot)
+	hearsay     bool                     // ballot came from a third party: its leader has not shown itself under it
+	gap         gap                      // a view more than one ahead, held back while the ones between are asked for
+	accepted    *proposal                // the proposal for view this node accepted (its pending operation)
+	members     map[codec.PeerID]*member // one record per other member of view
+	told        map[codec.PeerID]told    // when a peer was last told of a newer view or ballot
 
 	// takeover is a NEWLEADER this member answers once its check of the
 	// leader it follows has failed (onNewLeader).

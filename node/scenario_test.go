@@ -184,3 +184,69 @@ func TestNewViewTellsWhoLeft(t *testing.T) {
 		}
 	}
 }
+
+// A joiner waits on the peer it asked first (the hostsfile's first other
+// peer) as on a leader that queued it: while that peer neither answers nor
+// refuses, it asks it alone again every retry period, and every host only
+// after a probe wait. A refusal sends it to every host at once.
+func TestJoinerWaitsOnItsFirstPeer(t *testing.T) {
+	joinTargets := func(out Output) [][]codec.PeerID {
+		var to [][]codec.PeerID
+		for _, s := range out.Sends {
+			if _, ok := s.Msg.(*codec.Join); ok {
+				to = append(to, s.To)
+			}
+		}
+		return to
+	}
+	cfg := Config{Self: 3, Peers: 5, RetryTicks: 2, ProbeTicks: 6}
+	n := New(cfg)
+	if got := joinTargets(n.Step(Start{})); len(got) != 1 || !slices.Equal(got[0], ids(1)) {
+		t.Fatalf("first JOIN to %v, want [1]", got)
+	}
+	for tick := 1; tick < cfg.ProbeTicks; tick++ {
+		for _, to := range joinTargets(n.Step(Tick{})) {
+			if !slices.Equal(to, ids(1)) {
+				t.Fatalf("tick %d: JOIN to %v within the probe wait, want [1] alone", tick, to)
+			}
+		}
+	}
+	if got := joinTargets(n.Step(Tick{})); len(got) != 1 || !slices.Equal(got[0], ids(1, 2, 4, 5)) {
+		t.Fatalf("after the probe wait: JOIN to %v, want every host", got)
+	}
+
+	n = New(cfg)
+	n.Step(Start{})
+	n.Step(Refused{Peer: 1})
+	if got := joinTargets(n.Step(Tick{Count: uint64(cfg.RetryTicks)})); len(got) != 1 || !slices.Equal(got[0], ids(1, 2, 4, 5)) {
+		t.Fatalf("after a refusal: JOIN to %v, want every host", got)
+	}
+}
+
+// A member of this view that is behind is caught up by the leader alone,
+// and only once the view is a retry period old (the leader's NEWVIEW may
+// still be on its way); a peer outside the view is caught up by anyone.
+func TestHeartbeatCatchUpByTheLeader(t *testing.T) {
+	c := newCluster(t, 4, nil)
+	joinAll(c) // view 4 [1,2,3,4], leader 1
+	queued := func(from, to codec.PeerID) int { return len(c.queues[[2]codec.PeerID{from, to}]) }
+	behind := Heard{Peer: 4, ViewID: 3, Epoch: 1, EpochLeader: 1}
+	c.step(1, behind)
+	if queued(1, 4) != 0 {
+		t.Fatalf("the leader caught up peer 4 before its view was a retry period old")
+	}
+	c.tick(c.config(1).RetryTicks)
+	c.step(2, behind)
+	if queued(2, 4) != 0 {
+		t.Fatalf("member 2 caught up member 4: the leader does")
+	}
+	c.step(1, behind)
+	if queued(1, 4) == 0 {
+		t.Fatalf("the leader did not catch up member 4")
+	}
+	c.settle()
+	c.step(2, Heard{Peer: 4, ViewID: 9, Epoch: 1, EpochLeader: 1}) // ahead, and not a leader
+	if queued(2, 4) != 0 {
+		t.Fatalf("member 2 sent its view to member 4, which is ahead but does not lead")
+	}
+}

@@ -379,9 +379,12 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 		d.ballot = *b // before the view's round, as Run applies both at once
 	}
 	if w := out.Watch; w != nil && !(d.active && w.View == d.view && equalIDs(w.Members, d.members)) {
+		grows := !d.active || slices.ContainsFunc(w.Members, func(p codec.PeerID) bool { return !slices.Contains(d.members, p) })
 		d.active, d.view, d.members = true, w.View, w.Members
 		d.tr.SetMembers(w.Members, s.now)
-		s.round(id)
+		if grows { // a round at once only when the view adds a member, as detector.setView
+			s.round(id)
+		}
 	}
 	for _, p := range out.Rewatch {
 		d.tr.Rewatch(p, s.now)

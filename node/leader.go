@@ -238,7 +238,8 @@ func (n *Node) testCase4() {
 // removed, by whoever hears it (no leader of its own view may be left to
 // do it). A peer ahead that leads, or is outside this view, is sent this
 // node's view, so that it does the same for this node (that leader may not
-// hear this node's heartbeats).
+// hear this node's heartbeats). A node with no leader to rely on does both
+// for every peer.
 //
 // Views are compared only once this node's view is a retry period old:
 // until then the NEWVIEW that the leader sent to every member may still be
@@ -256,11 +257,14 @@ func (n *Node) onHeard(h Heard) {
 	case n.tick-n.installedAt < uint64(n.cfg.RetryTicks):
 		return
 	}
+	// Whoever has no leader to rely on (a candidate, a member whose leader
+	// is down or leaving) does it all itself.
+	alone := n.role == roleCandidate || n.role == roleMember && !n.staying(n.ballot.Leader)
 	stranger := !n.view.Has(p)
 	switch {
-	case h.ViewID < n.view.ID && (stranger || n.role == roleLeader):
+	case h.ViewID < n.view.ID && (stranger || alone || n.role == roleLeader):
 		n.catchUp(p, h.ViewID)
-	case h.ViewID > n.view.ID && (stranger || h.EpochLeader == p) && n.fresh(p):
+	case h.ViewID > n.view.ID && (stranger || alone || h.EpochLeader == p) && n.fresh(p):
 		n.send1(p, n.viewMsg(n.view))
 	}
 }

@@ -167,14 +167,22 @@ func (n *Node) onNewView(m *codec.NewView) {
 		return
 	}
 	if w.ID > n.view.ID+1 {
-		// Views are installed in order: the sender is shown this node's
-		// view, and sends the ones between (catchUp). Copies of this view
-		// that come meanwhile wait; one that comes a retry period after the
-		// question is installed (nobody had the views between).
+		// Views are installed in order: the sender, and every member of
+		// this view that the newer one keeps (the sender may not have the
+		// views between: it joined later), are shown this node's view, and
+		// send the ones between (catchUp). Copies of this view that come
+		// meanwhile wait; one that comes a retry period after the question
+		// is installed (nobody had the views between).
 		switch {
 		case n.gap.view != w.ID:
 			n.gap = gap{view: w.ID, at: n.tick}
-			n.send1(m.From, n.viewMsg(n.view))
+			to := []codec.PeerID{m.From}
+			for _, p := range n.view.Members {
+				if p != n.cfg.Self && p != m.From && w.Has(p) {
+					to = append(to, p)
+				}
+			}
+			n.send(to, n.viewMsg(n.view))
 			return
 		case n.tick-n.gap.at < uint64(n.cfg.RetryTicks):
 			return

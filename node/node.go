@@ -326,10 +326,11 @@ func (n *Node) receive(m codec.Message) {
 }
 
 // needsTicks reports whether a tick could make the node act: a JOIN, REQ,
-// NEWLEADER or PROBE to send again, or a probe that may time out. While it
-// is false a runner need not wake for ticks.
+// NEWLEADER or PROBE to send again, a probe that may time out, or a view
+// held back until the ones between come (gap). While it is false a runner
+// need not wake for ticks.
 func (n *Node) needsTicks() bool {
-	if n.leaving {
+	if n.leaving || n.gap.view > n.view.ID {
 		return true
 	}
 	switch n.role {
@@ -351,6 +352,11 @@ func (n *Node) needsTicks() bool {
 }
 
 func (n *Node) onTick(count uint64) {
+	if count > 1 && n.gap.at == n.tick {
+		// Asked among the inputs that waited through a stall: it has
+		// waited one tick, not the stall (as a check, probeTick).
+		n.gap.at = n.tick + count - 1
+	}
 	n.tick += count
 	n.probeTick(count)
 	n.leaveTick()

@@ -224,9 +224,9 @@ func TestLoopLookups(t *testing.T) {
 }
 
 // With the hostsfile's size, every peer of it hears the heartbeats, members
-// or not (a peer left behind in an old view learns of the newer one); a peer
-// that enters the view is looked up afresh (it may come back from
-// elsewhere).
+// every round, the others one round in strangerRounds (a peer left behind
+// in an old view learns of the newer one); a peer that enters the view is
+// looked up afresh (it may come back from elsewhere).
 func TestLoopNonMembersHear(t *testing.T) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -235,9 +235,20 @@ func TestLoopNonMembersHear(t *testing.T) {
 	defer conn.Close()
 	l, _ := newTestLoop(t, conn)
 	l.d.cfg.Peers = 4
+	l.seq = 0 // the round at setView is the first
 	l.setView(1, ids(1, 2), at(0))
-	if got := queued(l); !slices.Equal(got, ids(2, 3, 4)) {
-		t.Fatalf("lookups %v, want [2 3 4]", got)
+	if got := queued(l); !slices.Equal(got, ids(2)) {
+		t.Fatalf("first round: lookups %v, want the member [2] alone", got)
+	}
+	for r := 2; r < strangerRounds; r++ {
+		l.sendRound(at(r))
+	}
+	if got := queued(l); len(got) != 0 {
+		t.Fatalf("lookups %v while the first is pending, want none", got)
+	}
+	l.sendRound(at(strangerRounds))
+	if got := queued(l); !slices.Equal(got, ids(3, 4)) {
+		t.Fatalf("round %d: lookups %v, want the other peers [3 4]", strangerRounds, got)
 	}
 	addr := conn.LocalAddr().(*net.UDPAddr)
 	l.resolved(lookup{peer: 3, addr: addr}, at(1))

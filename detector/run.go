@@ -289,12 +289,19 @@ func (l *state) recipient(p codec.PeerID) bool {
 	return int(p) <= l.d.cfg.Peers
 }
 
-// recipients yields the peers a round goes to, in id order: the hostsfile's,
-// or the members when its size is not known; none while this peer is in no
-// view (SetView with no members: it was removed).
+// strangerRounds: peers outside the view hear one round in this many. They
+// only need to learn, in the end, that a newer view exists; at full rate
+// they would cost a start-up storm, where most peers are still joining, as
+// many datagrams as the members' own rounds.
+const strangerRounds = 4
+
+// recipients yields the peers a round goes to, in id order: the members,
+// and in one round of strangerRounds the other peers of the hostsfile too
+// (none without its size); none while this peer is in no view (SetView with
+// no members: it was removed).
 func (l *state) recipients() iter.Seq[codec.PeerID] {
 	return func(yield func(codec.PeerID) bool) {
-		if l.d.cfg.Peers <= 0 || len(l.members) == 0 {
+		if l.d.cfg.Peers <= 0 || len(l.members) == 0 || l.seq%strangerRounds != 0 {
 			for _, p := range l.members {
 				if !yield(p) {
 					return

@@ -17,6 +17,9 @@ const (
 	unitsPerTick = 1000
 	// simRetryTicks is node.Config.RetryTicks, as cmd/peer sets it.
 	simRetryTicks = 4
+	// simStrangerRounds: peers outside the view hear one round in this
+	// many (detector's strangerRounds).
+	simStrangerRounds = 4
 	// simInterval is the heartbeat period T: one retry period, as with the
 	// default flags (-retry defaults to -hb-interval).
 	simInterval = simRetryTicks * unitsPerTick
@@ -333,14 +336,16 @@ func (t *simTracker) Refresh(now int64) {
 }
 
 // simDet models one peer's detector.Detector: the Tracker's rules
-// (simTracker) and Run's (a round to every other member each interval and at
-// once on a new view, a stale Seq dropped, Heard at most once per sender per
+// (simTracker) and Run's (a round to every other member each interval, to
+// every other peer one round in simStrangerRounds, at once on a view that
+// adds a member, a stale Seq dropped, Heard at most once per sender per
 // interval, Alive when a suspected member is heard again, a fresh grace
 // period for everyone after a stall). It follows the node's Output, as the
 // runner makes the real one do.
 type simDet struct {
 	tr      *simTracker
-	active  bool // a view was set
+	active  bool   // a view was set
+	rounds  uint64 // rounds sent
 	view    codec.ViewID
 	members []codec.PeerID
 	ballot  Ballot // as the last Output.Ballot gave it
@@ -391,8 +396,9 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 	}
 }
 
-// round sends one heartbeat to every other peer of the hostsfile (only
-// members watch for them). UDP: datagrams are lost
+// round sends one heartbeat to every other member, and in one round of
+// simStrangerRounds to every other peer of the hostsfile too (only members
+// watch for them). UDP: datagrams are lost
 // at the seed's loss rate, in runs whose mean length the seed draws too
 // (lossy links lose in bursts), and the others arrive after a random delay,
 // in any order. (The heartbeats of one
@@ -404,9 +410,11 @@ func (s *sim) round(id codec.PeerID) {
 	if !d.active || len(d.members) == 0 {
 		return
 	}
+	d.rounds++
+	strangers := d.rounds%simStrangerRounds == 0 // as detector's strangerRounds
 	var mask uint32
-	for p := codec.PeerID(1); int(p) <= s.p.n; p++ { // every peer of the hostsfile, as detector.Run
-		if p == id || s.across(id, p) {
+	for p := codec.PeerID(1); int(p) <= s.p.n; p++ { // the members, and in some rounds every peer of the hostsfile
+		if p == id || s.across(id, p) || !strangers && !slices.Contains(d.members, p) {
 			continue
 		}
 		if s.lost(id, p) {

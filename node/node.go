@@ -352,7 +352,7 @@ func (n *Node) needsTicks() bool {
 }
 
 func (n *Node) onTick(count uint64) {
-	if count > 1 && n.gap.at == n.tick {
+	if count > 1 && n.gap.view > n.view.ID && n.gap.at == n.tick {
 		// Asked among the inputs that waited through a stall: it has
 		// waited one tick, not the stall (as a check, probeTick).
 		n.gap.at = n.tick + count - 1

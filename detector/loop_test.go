@@ -224,7 +224,7 @@ func TestLoopLookups(t *testing.T) {
 }
 
 // With the hostsfile's size, every peer of it hears the heartbeats, members
-// every round, the others one round in strangerRounds (a peer left behind
+// every round, the others one round in StrangerRounds (a peer left behind
 // in an old view learns of the newer one); a peer that enters the view is
 // looked up afresh (it may come back from elsewhere).
 func TestLoopNonMembersHear(t *testing.T) {
@@ -240,15 +240,15 @@ func TestLoopNonMembersHear(t *testing.T) {
 	if got := queued(l); !slices.Equal(got, ids(2)) {
 		t.Fatalf("first round: lookups %v, want the member [2] alone", got)
 	}
-	for r := 2; r < strangerRounds; r++ {
+	for r := 2; r < StrangerRounds; r++ {
 		l.sendRound(at(r))
 	}
 	if got := queued(l); len(got) != 0 {
 		t.Fatalf("lookups %v while the first is pending, want none", got)
 	}
-	l.sendRound(at(strangerRounds))
+	l.sendRound(at(StrangerRounds))
 	if got := queued(l); !slices.Equal(got, ids(3, 4)) {
-		t.Fatalf("round %d: lookups %v, want the other peers [3 4]", strangerRounds, got)
+		t.Fatalf("round %d: lookups %v, want the other peers [3 4]", StrangerRounds, got)
 	}
 	addr := conn.LocalAddr().(*net.UDPAddr)
 	l.resolved(lookup{peer: 3, addr: addr}, at(1))

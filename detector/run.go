@@ -278,30 +278,27 @@ func (l *state) sendRound(now time.Time) {
 	l.writeRound()
 }
 
-// recipient reports whether p is one of the recipients.
+// recipient reports whether p hears this peer's heartbeats at all: while
+// this peer is in a view (SetView with no members: it was removed), every
+// other member, and every other peer of the hostsfile (Config.Peers).
 func (l *state) recipient(p codec.PeerID) bool {
-	switch {
-	case p == l.d.cfg.Self || len(l.members) == 0:
+	if p == l.d.cfg.Self || len(l.members) == 0 {
 		return false
-	case l.d.cfg.Peers <= 0:
-		return slices.Contains(l.members, p)
 	}
-	return int(p) <= l.d.cfg.Peers
+	return slices.Contains(l.members, p) || int(p) <= l.d.cfg.Peers
 }
 
-// strangerRounds: peers outside the view hear one round in this many. They
+// StrangerRounds: peers outside the view hear one round in this many. They
 // only need to learn, in the end, that a newer view exists; at full rate
 // they would cost a start-up storm, where most peers are still joining, as
 // many datagrams as the members' own rounds.
-const strangerRounds = 4
+const StrangerRounds = 4
 
-// recipients yields the peers a round goes to, in id order: the members,
-// and in one round of strangerRounds the other peers of the hostsfile too
-// (none without its size); none while this peer is in no view (SetView with
-// no members: it was removed).
+// recipients yields the peers a round goes to: the members, and in one round
+// of StrangerRounds every recipient (the hostsfile's ids are 1..Peers).
 func (l *state) recipients() iter.Seq[codec.PeerID] {
 	return func(yield func(codec.PeerID) bool) {
-		if l.d.cfg.Peers <= 0 || len(l.members) == 0 || l.seq%strangerRounds != 0 {
+		if l.seq%StrangerRounds != 0 || l.d.cfg.Peers <= 0 {
 			for _, p := range l.members {
 				if !yield(p) {
 					return
@@ -310,7 +307,7 @@ func (l *state) recipients() iter.Seq[codec.PeerID] {
 			return
 		}
 		for p := codec.PeerID(1); int(p) <= l.d.cfg.Peers; p++ {
-			if !yield(p) {
+			if l.recipient(p) && !yield(p) {
 				return
 			}
 		}

@@ -276,8 +276,10 @@ func (n *Node) onHeard(h Heard) {
 // third party's word: a member whose leader is up checks that leader first
 // (its answer carries the ballot it follows), as for a NEWLEADER; one whose
 // leader is down, and a candidate, follow b; a leader, alive, runs a ballot
-// above it, as when a candidate asks it (even when b's leader is no longer a
-// member: the members that still follow b must follow this leader again).
+// above it, as when a candidate asks it. When b's leader is no longer a
+// member, b leads nothing, but the members that still follow it refuse
+// lower ballots: a leader or candidate runs a ballot above it, and they
+// follow that one.
 func (n *Node) heardBallot(b Ballot) {
 	if !n.ballot.Less(b) || n.leaving || n.broken.deafToBallots {
 		return
@@ -286,7 +288,9 @@ func (n *Node) heardBallot(b Ballot) {
 	case n.role == roleLeader:
 		n.outbid(b, b.Leader)
 	case !n.view.Has(b.Leader):
-		// A ballot led by a removed peer leads nothing.
+		if n.role == roleCandidate {
+			n.outbid(b, b.Leader)
+		}
 	case n.role == roleMember && n.staying(leader):
 		n.onSuspect(leader) // nothing if a check is already in progress
 	default:

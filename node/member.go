@@ -152,18 +152,14 @@ func (n *Node) onNewView(m *codec.NewView) {
 		return
 	case w.ID == n.view.ID:
 		b := Ballot{m.Epoch, m.EpochLeader}
-		switch {
-		case n.ballot.Less(b) && (n.role == roleLeader || n.role == roleCandidate && !w.Has(b.Leader)):
+		if n.role == roleLeader || !w.Has(b.Leader) {
 			// A candidate refused this leader's REQ, or a member told it
-			// whom it follows now: as for a heartbeat's ballot, the leader,
-			// alive, runs a ballot above it. A ballot led by a peer that
-			// this view removed leads nothing, but the members that
-			// still follow it refuse lower ones: a candidate runs a
-			// ballot above it too.
-			n.outbid(b, b.Leader)
-		case w.Has(b.Leader):
-			n.follow(b, b.Leader == m.From)
+			// whom it follows now, or of a ballot led by a peer that
+			// this view removed: as for a heartbeat's ballot.
+			n.heardBallot(b)
+			return
 		}
+		n.follow(b, b.Leader == m.From)
 		return
 	}
 	if n.role == roleCandidate && n.broken.ignoreNewer {

@@ -352,12 +352,10 @@ func (n *Node) needsTicks() bool {
 }
 
 func (n *Node) onTick(count uint64) {
-	if count > 1 && n.gap.view > n.view.ID && n.gap.at == n.tick {
-		// Asked among the inputs that waited through a stall: it has
-		// waited one tick, not the stall (as a check, probeTick).
-		n.gap.at = n.tick + count - 1
-	}
 	n.tick += count
+	if n.gap.view > n.view.ID {
+		n.sinceStall(&n.gap.at, count)
+	}
 	n.probeTick(count)
 	n.leaveTick()
 	if n.role == roleGone {
@@ -381,6 +379,17 @@ func (n *Node) onTick(count uint64) {
 			n.askStrangers()
 		}
 	}
+}
+
+// sinceStall: a wait that began among the inputs that waited through a
+// stall (at the tick before the count ticks just handed over) has waited one
+// tick, not the stall: at moves to the last tick. It reports whether it did.
+func (n *Node) sinceStall(at *uint64, count uint64) bool {
+	if count <= 1 || *at != n.tick-count {
+		return false
+	}
+	*at = n.tick - 1
+	return true
 }
 
 func (n *Node) newRequest() codec.RequestID {

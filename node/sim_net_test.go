@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"peer/codec"
+	"peer/detector"
 )
 
 // This file is the simulator's world: virtual time, the event queue, the TCP
@@ -17,9 +18,6 @@ const (
 	unitsPerTick = 1000
 	// simRetryTicks is node.Config.RetryTicks, as cmd/peer sets it.
 	simRetryTicks = 4
-	// simStrangerRounds: peers outside the view hear one round in this
-	// many (detector's strangerRounds).
-	simStrangerRounds = 4
 	// simInterval is the heartbeat period T: one retry period, as with the
 	// default flags (-retry defaults to -hb-interval).
 	simInterval = simRetryTicks * unitsPerTick
@@ -337,7 +335,7 @@ func (t *simTracker) Refresh(now int64) {
 
 // simDet models one peer's detector.Detector: the Tracker's rules
 // (simTracker) and Run's (a round to every other member each interval, to
-// every other peer one round in simStrangerRounds, at once on a view that
+// every other peer one round in detector.StrangerRounds, at once on a view that
 // adds a member, a stale Seq dropped, Heard at most once per sender per
 // interval, Alive when a suspected member is heard again, a fresh grace
 // period for everyone after a stall). It follows the node's Output, as the
@@ -397,7 +395,7 @@ func (s *sim) syncDetector(id codec.PeerID, out Output) {
 }
 
 // round sends one heartbeat to every other member, and in one round of
-// simStrangerRounds to every other peer of the hostsfile too (only members
+// detector.StrangerRounds to every other peer of the hostsfile too (only members
 // watch for them). UDP: datagrams are lost
 // at the seed's loss rate, in runs whose mean length the seed draws too
 // (lossy links lose in bursts), and the others arrive after a random delay,
@@ -411,7 +409,7 @@ func (s *sim) round(id codec.PeerID) {
 		return
 	}
 	d.rounds++
-	strangers := d.rounds%simStrangerRounds == 0 // as detector's strangerRounds
+	strangers := d.rounds%detector.StrangerRounds == 0
 	var mask uint32
 	for p := codec.PeerID(1); int(p) <= s.p.n; p++ { // the members, and in some rounds every peer of the hostsfile
 		if p == id || s.across(id, p) || !strangers && !slices.Contains(d.members, p) {

@@ -49,7 +49,6 @@ func (n *Node) probe(p codec.PeerID, m *member) {
 // through it, has waited one tick, not the stall.
 func (n *Node) probeTick(count uint64) {
 	stalled := count >= uint64(n.cfg.ProbeTicks)
-	before := n.tick - count           // the node's tick when those inputs were taken
 	for _, p := range n.view.Members { // in id order: the same schedule gives the same sends
 		m := n.members[p]
 		switch {
@@ -67,8 +66,7 @@ func (n *Node) probeTick(count uint64) {
 		case stalled:
 			m.since = n.tick
 			n.probe(p, m)
-		case count > 1 && m.since == before:
-			m.since = n.tick - 1
+		case n.sinceStall(&m.since, count):
 		case n.tick-m.since >= uint64(n.cfg.ProbeTicks):
 			n.log.Info().Str("event", "probe_timeout").Uint32("peer", uint32(p)).Msg("probe not answered")
 			n.fail(p, false)

@@ -252,7 +252,9 @@ func (n *Node) onHeard(h Heard) {
 	case n.role == roleJoining || !n.inRange(p):
 		return
 	case h.ViewID == n.view.ID:
-		n.heardBallot(Ballot{h.Epoch, h.EpochLeader})
+		if !n.broken.deafToBallots {
+			n.heardBallot(Ballot{h.Epoch, h.EpochLeader})
+		}
 		return
 	case n.tick-n.installedAt < uint64(n.cfg.RetryTicks):
 		return
@@ -281,7 +283,7 @@ func (n *Node) onHeard(h Heard) {
 // lower ballots: a leader or candidate runs a ballot above it, and they
 // follow that one.
 func (n *Node) heardBallot(b Ballot) {
-	if !n.ballot.Less(b) || n.leaving || n.broken.deafToBallots {
+	if !n.ballot.Less(b) || n.leaving {
 		return
 	}
 	switch leader := n.ballot.Leader; {
